@@ -1,0 +1,187 @@
+// Package config holds Cairn's settings: read from CAIRN_* environment
+// variables over documented defaults, validated before anything starts so a
+// bad setting stops start-up with a message that names it.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the effective configuration. The environment variable of each
+// field is in its `env` tag; those names are part of Cairn's contract.
+type Config struct {
+	HTTPAddr               string        `env:"CAIRN_HTTP_ADDR"`
+	DataDir                string        `env:"CAIRN_DATA_DIR"`
+	DatabaseURL            string        `env:"CAIRN_DATABASE_URL" secret:"url"`
+	DatabaseMaxConns       int           `env:"CAIRN_DATABASE_MAX_CONNS"`
+	NATSURL                string        `env:"CAIRN_NATS_URL" secret:"url"`
+	NATSListen             string        `env:"CAIRN_NATS_LISTEN"`
+	NATSSubscriberPassword string        `env:"CAIRN_NATS_SUBSCRIBER_PASSWORD" secret:"value"`
+	NATSSyncInterval       time.Duration `env:"CAIRN_NATS_SYNC_INTERVAL"`
+	NATSReplicas           int           `env:"CAIRN_NATS_REPLICAS"`
+	AdminToken             string        `env:"CAIRN_ADMIN_TOKEN" secret:"value"`
+	PublicURL              string        `env:"CAIRN_PUBLIC_URL"`
+	SMTPURL                string        `env:"CAIRN_SMTP_URL" secret:"url"`
+	LogLevel               string        `env:"CAIRN_LOG_LEVEL"`
+	LogFormat              string        `env:"CAIRN_LOG_FORMAT"`
+	ShutdownTimeout        time.Duration `env:"CAIRN_SHUTDOWN_TIMEOUT"`
+}
+
+// Default returns the configuration used when nothing is set: everything
+// embedded, under ./data.
+func Default() Config {
+	return Config{
+		HTTPAddr:         ":8080",
+		DataDir:          "./data",
+		DatabaseMaxConns: 32,
+		NATSListen:       "127.0.0.1:4222",
+		NATSSyncInterval: time.Second,
+		NATSReplicas:     1,
+		PublicURL:        "http://localhost:8080",
+		LogLevel:         "info",
+		LogFormat:        "text",
+		ShutdownTimeout:  30 * time.Second,
+	}
+}
+
+// EmbeddedPostgres reports whether Cairn must start its own PostgreSQL.
+func (c Config) EmbeddedPostgres() bool { return c.DatabaseURL == "" }
+
+// EmbeddedNATS reports whether Cairn must start its own NATS server.
+func (c Config) EmbeddedNATS() bool { return c.NATSURL == "" }
+
+// SlogLevel returns the parsed log level; call Validate first.
+func (c Config) SlogLevel() slog.Level {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(c.LogLevel))
+	return l
+}
+
+// Validate reports every bad setting at once, each naming its variable and
+// what it accepts.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(env, value, accepted string) {
+		errs = append(errs, fmt.Errorf("%s=%q is not valid: %s", env, value, accepted))
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		bad("CAIRN_HTTP_ADDR", c.HTTPAddr, "want host:port or :port, e.g. :8080")
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		bad("CAIRN_DATA_DIR", c.DataDir, "want a directory path, e.g. ./data")
+	}
+	if c.DatabaseURL != "" && !hasScheme(c.DatabaseURL, "postgres", "postgresql") {
+		bad("CAIRN_DATABASE_URL", mask(c.DatabaseURL), "want postgres://user:password@host:5432/db, or empty for the embedded server")
+	}
+	if c.DatabaseMaxConns < 2 || c.DatabaseMaxConns > 1000 {
+		bad("CAIRN_DATABASE_MAX_CONNS", strconv.Itoa(c.DatabaseMaxConns), "want an integer from 2 to 1000")
+	}
+	if c.NATSURL != "" && !hasScheme(c.NATSURL, "nats", "tls", "ws", "wss") {
+		bad("CAIRN_NATS_URL", mask(c.NATSURL), "want nats://host:4222 (several separated by commas), or empty for the embedded server")
+	}
+	if host, port, err := net.SplitHostPort(c.NATSListen); err != nil || port == "" || (host != "" && net.ParseIP(host) == nil && host != "localhost") {
+		bad("CAIRN_NATS_LISTEN", c.NATSListen, "want ip:port, e.g. 127.0.0.1:4222")
+	}
+	if c.NATSSyncInterval < 10*time.Millisecond || c.NATSSyncInterval > time.Minute {
+		bad("CAIRN_NATS_SYNC_INTERVAL", c.NATSSyncInterval.String(), "want a duration from 10ms to 1m")
+	}
+	if c.NATSReplicas < 1 || c.NATSReplicas > 5 {
+		bad("CAIRN_NATS_REPLICAS", strconv.Itoa(c.NATSReplicas), "want 1 to 5")
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("CAIRN_PUBLIC_URL", c.PublicURL, "want an absolute http(s) URL, e.g. http://localhost:8080")
+	}
+	if c.SMTPURL != "" && !hasScheme(c.SMTPURL, "smtp", "smtps") {
+		bad("CAIRN_SMTP_URL", mask(c.SMTPURL), "want smtp://user:password@host:587 (STARTTLS) or smtps://…:465, or empty for the mailbox")
+	}
+	var l slog.Level
+	if l.UnmarshalText([]byte(c.LogLevel)) != nil {
+		bad("CAIRN_LOG_LEVEL", c.LogLevel, "want one of debug, info, warn, error")
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("CAIRN_LOG_FORMAT", c.LogFormat, "want text or json")
+	}
+	if c.ShutdownTimeout < time.Second || c.ShutdownTimeout > 10*time.Minute {
+		bad("CAIRN_SHUTDOWN_TIMEOUT", c.ShutdownTimeout.String(), "want a duration from 1s to 10m")
+	}
+	return errors.Join(errs...)
+}
+
+func hasScheme(raw string, schemes ...string) bool {
+	for _, one := range strings.Split(raw, ",") {
+		u, err := url.Parse(strings.TrimSpace(one))
+		if err != nil || u.Host == "" {
+			return false
+		}
+		ok := false
+		for _, s := range schemes {
+			ok = ok || u.Scheme == s
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// Getenv is how Load reads the environment; tests pass a map's lookup.
+type Getenv func(string) (string, bool)
+
+// Load reads the configuration from the environment over the defaults. It
+// fails on values it cannot parse; call Validate for range checks.
+func Load(getenv Getenv) (Config, error) {
+	if getenv == nil {
+		getenv = os.LookupEnv
+	}
+	c := Default()
+	var errs []error
+	str := func(env string, dst *string) {
+		if v, ok := getenv(env); ok {
+			*dst = strings.TrimSpace(v)
+		}
+	}
+	num := func(env string, dst *int) {
+		if v, ok := getenv(env); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q is not valid: want an integer", env, v))
+				return
+			}
+			*dst = n
+		}
+	}
+	dur := func(env string, dst *time.Duration) {
+		if v, ok := getenv(env); ok {
+			d, err := time.ParseDuration(strings.TrimSpace(v))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q is not valid: want a duration such as 500ms, 5s, 1m", env, v))
+				return
+			}
+			*dst = d
+		}
+	}
+	str("CAIRN_HTTP_ADDR", &c.HTTPAddr)
+	str("CAIRN_DATA_DIR", &c.DataDir)
+	str("CAIRN_DATABASE_URL", &c.DatabaseURL)
+	num("CAIRN_DATABASE_MAX_CONNS", &c.DatabaseMaxConns)
+	str("CAIRN_NATS_URL", &c.NATSURL)
+	str("CAIRN_NATS_LISTEN", &c.NATSListen)
+	str("CAIRN_NATS_SUBSCRIBER_PASSWORD", &c.NATSSubscriberPassword)
+	dur("CAIRN_NATS_SYNC_INTERVAL", &c.NATSSyncInterval)
+	num("CAIRN_NATS_REPLICAS", &c.NATSReplicas)
+	str("CAIRN_ADMIN_TOKEN", &c.AdminToken)
+	str("CAIRN_PUBLIC_URL", &c.PublicURL)
+	str("CAIRN_SMTP_URL", &c.SMTPURL)
+	str("CAIRN_LOG_LEVEL", &c.LogLevel)
+	str("CAIRN_LOG_FORMAT", &c.LogFormat)
+	dur("CAIRN_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout)
+	return c, errors.Join(errs...)
+}

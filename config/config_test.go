@@ -1,0 +1,75 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func env(m map[string]string) Getenv {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestDefaultsAreValid(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("defaults do not validate: %v", err)
+	}
+	if !c.EmbeddedPostgres() || !c.EmbeddedNATS() || c.HTTPAddr != ":8080" || c.NATSListen != "127.0.0.1:4222" {
+		t.Fatalf("unexpected defaults: %+v", c)
+	}
+}
+
+func TestBadSettingsAreNamed(t *testing.T) {
+	cases := map[string]string{
+		"CAIRN_LOG_LEVEL":          "loud",
+		"CAIRN_HTTP_ADDR":          "8080",
+		"CAIRN_DATABASE_URL":       "mysql://u:hunter2@h/db",
+		"CAIRN_NATS_URL":           "http://x",
+		"CAIRN_PUBLIC_URL":         "localhost",
+		"CAIRN_NATS_SYNC_INTERVAL": "0s",
+		"CAIRN_NATS_LISTEN":        "nowhere",
+	}
+	for name, value := range cases {
+		c, err := Load(env(map[string]string{name: value}))
+		if err == nil {
+			err = c.Validate()
+		}
+		if err == nil {
+			t.Errorf("%s=%s: accepted", name, value)
+			continue
+		}
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%s: error does not name the setting: %v", name, value, err)
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("error leaks a password: %v", err)
+		}
+	}
+	if _, err := Load(env(map[string]string{"CAIRN_DATABASE_MAX_CONNS": "many"})); err == nil || !strings.Contains(err.Error(), "CAIRN_DATABASE_MAX_CONNS") {
+		t.Errorf("unparsable integer not reported by name: %v", err)
+	}
+}
+
+func TestMaskedHidesSecrets(t *testing.T) {
+	c, _ := Load(env(map[string]string{
+		"CAIRN_DATABASE_URL":             "postgres://cairn:s3cret@db:5432/cairn",
+		"CAIRN_NATS_URL":                 "nats://app:natspw@n1:4222,nats://app:natspw@n2:4222",
+		"CAIRN_ADMIN_TOKEN":              "tok-123",
+		"CAIRN_NATS_SUBSCRIBER_PASSWORD": "subpw",
+		"CAIRN_SMTP_URL":                 "smtp://mailer:mailpw@smtp:587",
+	}))
+	out := strings.Join(c.Masked(), "\n")
+	for _, secret := range []string{"s3cret", "natspw", "tok-123", "subpw", "mailpw"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("secret %q printed:\n%s", secret, out)
+		}
+	}
+	for _, want := range []string{"CAIRN_DATABASE_URL=postgres://cairn:****@db:5432/cairn", "CAIRN_ADMIN_TOKEN=****", "CAIRN_LOG_LEVEL=info"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in:\n%s", want, out)
+		}
+	}
+}
