@@ -1,0 +1,90 @@
+package outbox
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// Appended is what Append assigned to one event.
+type Appended struct {
+	ID   string
+	Time time.Time
+}
+
+// appendSQL inserts the events in argument order. The txid column is the
+// writer's transaction id, raised to the largest txid already committed for
+// the same key: the relay publishes in txid order, and a transaction that got
+// its id early but committed after another writer of the same key (say it
+// waited on that writer's row lock) must still come after it.
+const appendSQL = `
+INSERT INTO outbox.events (txid, event_id, key, subject, payload)
+SELECT greatest(pg_current_xact_id()::text::bigint,
+                (SELECT max(o.txid) FROM outbox.events o WHERE o.key = e.key)),
+       e.event_id, e.key, e.subject, e.payload
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[]) WITH ORDINALITY AS e(event_id, key, subject, payload, n)
+ORDER BY e.n`
+
+// Append records events in tx; they are published after tx commits and never
+// if it rolls back. It takes a pgx.Tx, not a pool, so it cannot be called
+// outside a transaction. Events of one key are published in the order their
+// transactions committed, provided the writers of that key are serialised
+// (for example by a row lock on the aggregate), as writers of one aggregate
+// must be anyway. It returns the id and time given to each event, in order.
+// Errors: an invalid event (bad type name, empty key, data that does not
+// marshal) or the database's error, wrapped.
+func Append(ctx context.Context, tx pgx.Tx, events ...Event) ([]Appended, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
+	md := MetadataFrom(ctx)
+	now := time.Now().UTC()
+	ids := make([]string, len(events))
+	keys := make([]string, len(events))
+	subjects := make([]string, len(events))
+	payloads := make([][]byte, len(events))
+	out := make([]Appended, len(events))
+	for i, e := range events {
+		if err := e.validate(); err != nil {
+			return nil, err
+		}
+		data, err := marshalData(e)
+		if err != nil {
+			return nil, err
+		}
+		id, err := uuid.NewV7()
+		if err != nil {
+			return nil, fmt.Errorf("outbox: new event id: %w", err)
+		}
+		ce := CloudEvent{
+			SpecVersion:     "1.0",
+			ID:              id.String(),
+			Source:          Source(Module(e.Type)),
+			Type:            e.Type,
+			Subject:         e.Key,
+			Time:            now,
+			DataContentType: "application/json",
+			Data:            data,
+			CorrelationID:   md.CorrelationID,
+			CausationID:     md.CausationID,
+			TraceParent:     md.TraceParent,
+		}
+		if ce.CorrelationID == "" {
+			ce.CorrelationID = ce.ID
+		}
+		payload, err := json.Marshal(ce)
+		if err != nil {
+			return nil, fmt.Errorf("outbox: encode %s: %w", e.Type, err)
+		}
+		ids[i], keys[i], subjects[i], payloads[i] = ce.ID, e.Key, Subject(e.Type, e.Visibility), payload
+		out[i] = Appended{ID: ce.ID, Time: now}
+	}
+	if _, err := tx.Exec(ctx, appendSQL, ids, keys, subjects, payloads); err != nil {
+		return nil, fmt.Errorf("outbox: append %d event(s): %w", len(events), err)
+	}
+	return out, nil
+}

@@ -1,0 +1,88 @@
+// Package broker owns Cairn's connection to NATS: it starts the embedded
+// server when no external one is configured, connects, and declares the two
+// streams every event lands in. It is the only place, with the relay, that
+// knows NATS exists.
+package broker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cairn-dev/cairn/outbox"
+)
+
+// DuplicateWindow is how long JetStream remembers a Nats-Msg-Id. It must be
+// longer than the relay's longest republish horizon: a leader that dies is
+// replaced within seconds, and a new leader skips what it finds already in
+// the streams (see relay.reconcile), so two minutes is ample; it also bounds
+// the memory JetStream spends on remembered ids.
+const DuplicateWindow = 2 * time.Minute
+
+// InternalMaxAge bounds how long internal events (which may carry tokens)
+// are kept; public events are kept for replay and audit.
+const InternalMaxAge = 7 * 24 * time.Hour
+
+// Connect dials an external NATS server or cluster (comma-separated URLs,
+// credentials in the URL) and keeps reconnecting for ever: the relay backs
+// off while NATS is away rather than the process dying.
+func Connect(url, name string, log *slog.Logger, opts ...nats.Option) (*nats.Conn, error) {
+	base := []nats.Option{
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.ReconnectJitter(100*time.Millisecond, time.Second),
+		nats.RetryOnFailedConnect(false),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn("nats disconnected", "err", err)
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			log.Info("nats reconnected", "url", c.ConnectedUrlRedacted())
+		}),
+	}
+	nc, err := nats.Connect(url, append(base, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("broker: connect to NATS: %w", err)
+	}
+	return nc, nil
+}
+
+// StreamConfigs returns the two streams Cairn publishes to.
+func StreamConfigs(replicas int) []jetstream.StreamConfig {
+	return []jetstream.StreamConfig{
+		{
+			Name:        outbox.PublicStream,
+			Description: "Cairn public events, readable by external subscribers",
+			Subjects:    []string{outbox.PublicPrefix + ">"},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			Replicas:    replicas,
+			Duplicates:  DuplicateWindow,
+		},
+		{
+			Name:        outbox.InternalStream,
+			Description: "Cairn internal events, for Cairn's own modules only",
+			Subjects:    []string{outbox.InternalPrefix + ">"},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			Replicas:    replicas,
+			Duplicates:  DuplicateWindow,
+			MaxAge:      InternalMaxAge,
+		},
+	}
+}
+
+// EnsureStreams creates or updates the streams; several replicas may call it
+// at once.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, replicas int) error {
+	for _, cfg := range StreamConfigs(replicas) {
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("broker: declare stream %s: %w", cfg.Name, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,89 @@
+// Package outbox is how a module publishes events: it appends them inside
+// the module's own pgx.Tx, so the events commit or roll back with the state
+// change that caused them. Nothing else in Cairn publishes to NATS; the relay
+// (outbox/relay) tails the table and does.
+//
+// This package never imports NATS, so modules that use it stay free of it.
+package outbox
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Visibility says who may read an event.
+type Visibility int
+
+const (
+	// Public events go to subject events.<type> in stream EVENTS, readable
+	// by external subscribers.
+	Public Visibility = iota
+	// Internal events go to internal.<type> in stream INTERNAL, which
+	// external users can never read (for example a mail token).
+	Internal
+)
+
+// Subject prefixes and streams; part of Cairn's contract with subscribers.
+const (
+	PublicPrefix   = "events."
+	InternalPrefix = "internal."
+	PublicStream   = "EVENTS"
+	InternalStream = "INTERNAL"
+)
+
+// Event is what a module appends. Type is the versioned contract name
+// "<module>.<event_name>.v<N>" (an explicit constant, never derived from a Go
+// type); Key is the aggregate id, the unit of ordering; Data is marshalled to
+// JSON and must be designed for consumers (no secrets, no internal rows).
+type Event struct {
+	Type       string
+	Key        string
+	Data       any
+	Visibility Visibility
+}
+
+var typePattern = regexp.MustCompile(`^([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*)\.v([1-9][0-9]*)$`)
+
+// Module returns the module part of a valid event type.
+func Module(eventType string) string {
+	m, _, _ := strings.Cut(eventType, ".")
+	return m
+}
+
+// Subject returns the NATS subject an event of this type and visibility is
+// published on.
+func Subject(eventType string, v Visibility) string {
+	if v == Internal {
+		return InternalPrefix + eventType
+	}
+	return PublicPrefix + eventType
+}
+
+func (e Event) validate() error {
+	if !typePattern.MatchString(e.Type) {
+		return fmt.Errorf("outbox: event type %q is not <module>.<event_name>.v<N> in lower snake case", e.Type)
+	}
+	if e.Key == "" {
+		return fmt.Errorf("outbox: event %s has no key", e.Type)
+	}
+	if e.Visibility != Public && e.Visibility != Internal {
+		return fmt.Errorf("outbox: event %s has unknown visibility %d", e.Type, e.Visibility)
+	}
+	return nil
+}
+
+func marshalData(e Event) (json.RawMessage, error) {
+	if raw, ok := e.Data.(json.RawMessage); ok {
+		if !json.Valid(raw) {
+			return nil, fmt.Errorf("outbox: event %s: data is not valid JSON", e.Type)
+		}
+		return raw, nil
+	}
+	b, err := json.Marshal(e.Data)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: event %s: marshal data: %w", e.Type, err)
+	}
+	return b, nil
+}

@@ -1,0 +1,85 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cairn-dev/cairn/outbox"
+)
+
+// publish sends a batch asynchronously and waits for every ack; only then
+// does the cursor move, so a failure republishes the batch and JetStream's
+// duplicate window absorbs what had got through.
+func (l *leader) publish(ctx context.Context, rows []row) error {
+	r := l.r
+	futures := make([]jetstream.PubAckFuture, len(rows))
+	for i, rw := range rows {
+		msg := &nats.Msg{Subject: rw.subject, Data: rw.payload, Header: nats.Header{jetstream.MsgIDHeader: []string{rw.id}}}
+		f, err := r.js.PublishMsgAsync(msg)
+		if err != nil {
+			r.publishErrors.Add(1)
+			return fmt.Errorf("relay: publish %s: %w", rw.subject, err)
+		}
+		futures[i] = f
+	}
+	timer := time.NewTimer(r.opt.AckTimeout)
+	defer timer.Stop()
+	for i, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			r.publishErrors.Add(1)
+			return fmt.Errorf("relay: publish %s (event %s): %w", rows[i].subject, rows[i].id, err)
+		case <-timer.C:
+			r.publishErrors.Add(1)
+			return errAckTimeout
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	l.cur = rows[len(rows)-1].at
+	l.acked = append(l.acked, ackedAt{at: l.cur, when: time.Now()})
+	r.published.Add(uint64(len(rows)))
+	return nil
+}
+
+// reconcileDepth is how many of each stream's newest messages a new leader
+// checks: the persisted cursor lags the last acked batch by at most one
+// batch, and at most one more batch may be in flight.
+func (r *Relay) reconcileDepth() uint64 { return uint64(2 * r.opt.BatchSize) }
+
+// recentlyPublished returns the event ids among the newest messages of both
+// streams, so a new leader does not publish again what the last one sent
+// after it last persisted its cursor — even if that was longer ago than the
+// duplicate window.
+func (r *Relay) recentlyPublished(ctx context.Context) (map[string]bool, error) {
+	seen := make(map[string]bool)
+	for _, name := range []string{outbox.PublicStream, outbox.InternalStream} {
+		s, err := r.js.Stream(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("relay: stream %s: %w", name, err)
+		}
+		info, err := s.Info(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("relay: stream %s info: %w", name, err)
+		}
+		last, first := info.State.LastSeq, info.State.FirstSeq
+		for seq := last; seq >= first && seq > 0 && last-seq < r.reconcileDepth(); seq-- {
+			m, err := s.GetMsg(ctx, seq)
+			if err != nil {
+				if isNotFound(err) {
+					continue
+				}
+				return nil, fmt.Errorf("relay: stream %s message %d: %w", name, seq, err)
+			}
+			if id := m.Header.Get(jetstream.MsgIDHeader); id != "" {
+				seen[id] = true
+			}
+		}
+	}
+	return seen, nil
+}

@@ -1,0 +1,231 @@
+package relay_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cairn-dev/cairn/outbox"
+	"github.com/cairn-dev/cairn/outbox/relay"
+	"github.com/cairn-dev/cairn/testenv"
+)
+
+var errRollback = errors.New("roll back on purpose")
+
+// Committed events arrive exactly once; events of rolled-back transactions
+// never do; rows are cleaned up afterwards.
+func TestCommittedOnceRolledBackNever(t *testing.T) {
+	db := testenv.MustDB(t)
+	nt := testenv.MustNATS(t)
+	startRelay(t, db.Pool, nt.JS, relay.Options{BatchSize: 50})
+	ctx := context.Background()
+
+	const writers, perWriter = 8, 60
+	var mu sync.Mutex
+	committed := map[string]bool{}
+	rolledBack := map[string]bool{}
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < perWriter; i++ {
+				var got []outbox.Appended
+				err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+					a, err := outbox.Append(ctx, tx,
+						outbox.Event{Type: "test.thing_happened.v1", Key: key(w), Data: testData{N: i}},
+						outbox.Event{Type: "test.secret_made.v1", Key: key(w), Data: testData{N: i}, Visibility: outbox.Internal})
+					if err != nil {
+						return err
+					}
+					got = a
+					if i%3 == 0 {
+						return errRollback
+					}
+					return nil
+				})
+				mu.Lock()
+				for _, a := range got {
+					if err == nil {
+						committed[a.ID] = true
+					} else if errors.Is(err, errRollback) {
+						rolledBack[a.ID] = true
+					} else {
+						t.Errorf("append: %v", err)
+					}
+				}
+				mu.Unlock()
+			}
+		}(w)
+	}
+	wg.Wait()
+
+	public := collect(t, nt.JS, outbox.PublicStream, len(committed)/2, 20*time.Second)
+	internal := collect(t, nt.JS, outbox.InternalStream, len(committed)/2, 20*time.Second)
+	seen := ids(append(public, internal...))
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("event %s arrived %d times", id, n)
+		}
+		if rolledBack[id] {
+			t.Errorf("event %s of a rolled-back transaction was published", id)
+		}
+		if !committed[id] {
+			t.Errorf("unknown event %s published", id)
+		}
+	}
+	for id := range committed {
+		if seen[id] == 0 {
+			t.Errorf("committed event %s never arrived", id)
+		}
+	}
+	for _, r := range public {
+		if r.Subject != "events.test.thing_happened.v1" || r.Event.Source != "/cairn/test" || r.Event.SpecVersion != "1.0" {
+			t.Fatalf("bad public message: %+v", r)
+		}
+	}
+	for _, r := range internal {
+		if r.Subject != "internal.test.secret_made.v1" {
+			t.Fatalf("bad internal subject %q", r.Subject)
+		}
+	}
+	t.Logf("committed %d, rolled back %d, arrived %d", len(committed), len(rolledBack), len(seen))
+	waitFor(t, 10*time.Second, "published rows to be deleted", func() bool { return outboxRows(t, db.Pool) == 0 })
+}
+
+// A transaction that got its id first but commits last is not skipped.
+func TestLateCommitIsNotSkipped(t *testing.T) {
+	db := testenv.MustDB(t)
+	nt := testenv.MustNATS(t)
+	startRelay(t, db.Pool, nt.JS, relay.Options{})
+	ctx := context.Background()
+
+	slow, err := db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Rollback(ctx)
+	late, err := outbox.Append(ctx, slow, outbox.Event{Type: "test.late.v1", Key: "a", Data: testData{N: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var early []string
+	for i := 0; i < 5; i++ {
+		id, err := appendOne(ctx, db.Pool, "test.early.v1", "b", testData{N: i})
+		if err != nil {
+			t.Fatal(err)
+		}
+		early = append(early, id)
+	}
+	time.Sleep(300 * time.Millisecond) // the relay runs meanwhile
+	if err := slow.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := ids(collect(t, nt.JS, outbox.PublicStream, 6, 10*time.Second))
+	for _, id := range append(early, late[0].ID) {
+		if got[id] != 1 {
+			t.Errorf("event %s arrived %d times, want 1", id, got[id])
+		}
+	}
+}
+
+// Writers of one key serialised by a row lock publish in commit order, even
+// when a writer took its transaction id before the one that beat it.
+func TestSameKeyInCommitOrder(t *testing.T) {
+	db := testenv.MustDB(t)
+	nt := testenv.MustNATS(t)
+	ctx := context.Background()
+	if _, err := db.Pool.Exec(ctx, `CREATE TABLE counters (k text PRIMARY KEY, v int NOT NULL); CREATE TABLE noise (n int);
+		INSERT INTO counters SELECT 'k' || lpad(g::text, 3, '0'), 0 FROM generate_series(0, 3) g`); err != nil {
+		t.Fatal(err)
+	}
+	startRelay(t, db.Pool, nt.JS, relay.Options{BatchSize: 20})
+	const writers, perWriter, keys = 12, 40, 4
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < perWriter; i++ {
+				k := key((w + i) % keys)
+				err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+					// Take a transaction id before queueing on the row lock.
+					if _, err := tx.Exec(ctx, `INSERT INTO noise VALUES (1)`); err != nil {
+						return err
+					}
+					var v int
+					if err := tx.QueryRow(ctx, `UPDATE counters SET v = v + 1 WHERE k = $1 RETURNING v`, k).Scan(&v); err != nil {
+						return err
+					}
+					_, err := outbox.Append(ctx, tx, outbox.Event{Type: "test.counted.v1", Key: k, Data: testData{Version: v}})
+					return err
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	got := collect(t, nt.JS, outbox.PublicStream, writers*perWriter, 30*time.Second)
+	if len(got) != writers*perWriter {
+		t.Fatalf("got %d events, want %d", len(got), writers*perWriter)
+	}
+	last := map[string]int{}
+	for _, r := range got {
+		var d testData
+		if err := jsonUnmarshal(r.Event.Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.Version != last[r.Event.Subject]+1 {
+			t.Fatalf("key %s: version %d after %d", r.Event.Subject, d.Version, last[r.Event.Subject])
+		}
+		last[r.Event.Subject] = d.Version
+	}
+}
+
+// With two relays on one database exactly one leads; when it stops the other
+// takes over and nothing is lost or duplicated.
+func TestStandbyTakesOver(t *testing.T) {
+	db := testenv.MustDB(t)
+	nt := testenv.MustNATS(t)
+	ctx := context.Background()
+	a, stopA := startRelay(t, db.Pool, nt.JS, relay.Options{Name: "a"})
+	waitFor(t, 5*time.Second, "a to lead", func() bool { return a.State() == relay.Leader })
+	b, _ := startRelay(t, db.Pool, nt.JS, relay.Options{Name: "b"})
+	waitFor(t, 5*time.Second, "b to stand by", func() bool { return b.State() == relay.Standby })
+
+	var want []string
+	for i := 0; i < 100; i++ {
+		id, err := appendOne(ctx, db.Pool, "test.tick.v1", key(i%7), testData{N: i})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, id)
+	}
+	stopA()
+	start := time.Now()
+	waitFor(t, 5*time.Second, "b to lead", func() bool { return b.State() == relay.Leader })
+	t.Logf("takeover in %s", time.Since(start).Round(time.Millisecond))
+	for i := 100; i < 200; i++ {
+		id, err := appendOne(ctx, db.Pool, "test.tick.v1", key(i%7), testData{N: i})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, id)
+	}
+	got := ids(collect(t, nt.JS, outbox.PublicStream, len(want), 20*time.Second))
+	for _, id := range want {
+		if got[id] != 1 {
+			t.Errorf("event %s arrived %d times", id, got[id])
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d distinct events arrived, want %d", len(got), len(want))
+	}
+}

@@ -1,0 +1,35 @@
+package relay
+
+// readSQL returns the next rows after the cursor, only from transactions
+// older than the oldest one still running: a transaction that got an earlier
+// id but commits later is still invisible now, and reading past it by id
+// alone would skip it for ever (the bigserial trap watermill-sql documents).
+const readSQL = `
+SELECT txid, seq, event_id::text, subject, payload
+FROM outbox.events
+WHERE (txid, seq) > ($1, $2)
+  AND txid < (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint)
+ORDER BY txid, seq
+LIMIT $3`
+
+// blockedSQL tells whether committed rows wait behind a running transaction.
+const blockedSQL = `SELECT EXISTS (SELECT 1 FROM outbox.events WHERE (txid, seq) > ($1, $2))`
+
+// horizonSQL is the id the next transaction will get; every transaction
+// that could have read relay.idle = false before it was set is below it.
+const horizonSQL = `SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint`
+
+const xminSQL = `SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint`
+
+const loadCursorSQL = `SELECT txid, seq FROM outbox.relay_cursor`
+
+const persistCursorSQL = `UPDATE outbox.relay_cursor SET txid = $1, seq = $2, updated_at = now()`
+
+const deleteSQL = `DELETE FROM outbox.events WHERE (txid, seq) <= ($1, $2)`
+
+// backlogSQL counts what the leader has not yet published, by the cursor it
+// last persisted, so any replica can answer it.
+const backlogSQL = `
+SELECT count(*), coalesce(extract(epoch FROM now() - min(e.created_at)), 0)::float8
+FROM outbox.events e, outbox.relay_cursor c
+WHERE (e.txid, e.seq) > (c.txid, c.seq)`
