@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // EmbeddedConfig configures the in-process NATS server.
@@ -56,11 +57,20 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if err != nil {
 		return nil, err
 	}
-	users := []*server.User{{Username: "cairn", Password: pw}}
+	// The server is given bcrypt hashes, never the passwords themselves.
+	cairnHash, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+	if err != nil {
+		return nil, fmt.Errorf("broker: hash password: %w", err)
+	}
+	users := []*server.User{{Username: "cairn", Password: string(cairnHash)}}
 	if cfg.SubscriberPassword != "" {
+		subHash, err := bcrypt.GenerateFromPassword([]byte(cfg.SubscriberPassword), bcrypt.DefaultCost)
+		if err != nil {
+			return nil, fmt.Errorf("broker: hash subscriber password: %w", err)
+		}
 		users = append(users, &server.User{
 			Username:    SubscriberUser,
-			Password:    cfg.SubscriberPassword,
+			Password:    string(subHash),
 			Permissions: SubscriberPermissions(),
 		})
 	}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cairn-dev/cairn/config"
+	"github.com/cairn-dev/cairn/outbox/broker"
+	"github.com/cairn-dev/cairn/pgserver"
+)
+
+// infra is the database and broker Cairn runs on: embedded ones it started
+// itself, or the user's own.
+type infra struct {
+	pg    *pgserver.Server  // nil when CAIRN_DATABASE_URL is set
+	natsd *broker.Embedded  // nil when CAIRN_NATS_URL is set
+	pool  *pgxpool.Pool
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	log   *slog.Logger
+}
+
+// openDatabase starts the embedded PostgreSQL if needed and opens a pool.
+func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (*infra, error) {
+	in := &infra{log: log}
+	url := cfg.DatabaseURL
+	if cfg.EmbeddedPostgres() {
+		dir, err := filepath.Abs(filepath.Join(cfg.DataDir, "postgres"))
+		if err != nil {
+			return nil, fmt.Errorf("CAIRN_DATA_DIR: %w", err)
+		}
+		log.Info("starting embedded PostgreSQL", "data_dir", dir)
+		in.pg, err = pgserver.Start(ctx, pgserver.Config{DataDir: dir, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("embedded PostgreSQL: %w", err)
+		}
+		url = in.pg.URL()
+	}
+	pcfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		in.close(context.Background())
+		return nil, fmt.Errorf("CAIRN_DATABASE_URL: %w", err)
+	}
+	pcfg.MaxConns = int32(cfg.DatabaseMaxConns)
+	pcfg.ConnConfig.RuntimeParams["application_name"] = "cairn"
+	in.pool, err = pgxpool.NewWithConfig(ctx, pcfg)
+	if err == nil {
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err = waitForDatabase(pctx, in.pool)
+		cancel()
+	}
+	if err != nil {
+		in.close(context.Background())
+		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	return in, nil
+}
+
+// waitForDatabase retries a ping so a database that is still starting (a
+// container beside us) does not fail start-up.
+func waitForDatabase(ctx context.Context, pool *pgxpool.Pool) error {
+	for {
+		err := pool.Ping(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// openBroker starts the embedded NATS server if needed, connects, and
+// declares the streams.
+func (in *infra) openBroker(ctx context.Context, cfg config.Config) error {
+	var err error
+	if cfg.EmbeddedNATS() {
+		dir, aerr := filepath.Abs(filepath.Join(cfg.DataDir, "nats"))
+		if aerr != nil {
+			return fmt.Errorf("CAIRN_DATA_DIR: %w", aerr)
+		}
+		in.log.Info("starting embedded NATS", "store_dir", dir, "listen", cfg.NATSListen, "sync_interval", cfg.NATSSyncInterval)
+		in.natsd, err = broker.StartEmbedded(broker.EmbeddedConfig{
+			StoreDir:           dir,
+			Listen:             cfg.NATSListen,
+			SyncInterval:       cfg.NATSSyncInterval,
+			SubscriberPassword: cfg.NATSSubscriberPassword,
+			Logger:             in.log,
+		})
+		if err != nil {
+			return fmt.Errorf("embedded NATS (CAIRN_NATS_LISTEN=%s): %w", cfg.NATSListen, err)
+		}
+		in.nc, err = in.natsd.Connect("cairn", in.log)
+	} else {
+		in.nc, err = broker.Connect(cfg.NATSURL, "cairn", in.log)
+	}
+	if err != nil {
+		return err
+	}
+	in.js, err = jetstream.New(in.nc, jetstream.WithPublishAsyncMaxPending(8192), jetstream.WithPublishAsyncTimeout(30*time.Second))
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return broker.EnsureStreams(sctx, in.js, cfg.NATSReplicas)
+}
+
+// sqlDB is a database/sql view of the pool for goose.
+func (in *infra) sqlDB() *sql.DB { return stdlib.OpenDBFromPool(in.pool) }
+
+// close releases everything in reverse order of opening.
+func (in *infra) close(ctx context.Context) {
+	if in.nc != nil {
+		if err := in.nc.Drain(); err != nil {
+			in.log.Warn("drain NATS connection", "err", err)
+		}
+		for i := 0; i < 50 && !in.nc.IsClosed(); i++ {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if in.natsd != nil {
+		in.natsd.Shutdown()
+		in.log.Info("embedded NATS stopped")
+	}
+	if in.pool != nil {
+		in.pool.Close()
+	}
+	if in.pg != nil {
+		if err := in.pg.Stop(ctx); err != nil {
+			in.log.Error("stop embedded PostgreSQL", "err", err)
+		} else {
+			in.log.Info("embedded PostgreSQL stopped")
+		}
+	}
+}

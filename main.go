@@ -1,0 +1,110 @@
+// Command cairn is the whole of Cairn in one binary: a modular monolith whose
+// modules commit state and events in one PostgreSQL transaction, with a relay
+// that publishes the events to NATS JetStream.
+//
+//	cairn [serve]                 run the server (default)
+//	cairn migrate up|down|status  manage the schema
+//	cairn config                  print the effective configuration, secrets masked
+//	cairn version                 print the version
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/cairn-dev/cairn/config"
+	"github.com/cairn-dev/cairn/modules"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// moduleList is every business module, in start order. Adding a module is
+// one line here.
+var moduleList = []modules.Constructor{}
+
+const usage = `usage: cairn [serve | migrate up|down|status | config | version]
+
+Settings come from CAIRN_* environment variables; see README.md.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command and returns the process exit code: 0 success,
+// 1 failure, 2 bad usage or configuration.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "cairn", fullVersion())
+		return 0
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+		return 0
+	case "serve", "migrate", "config":
+	default:
+		fmt.Fprintf(stderr, "cairn: unknown command %q\n%s", cmd, usage)
+		return 2
+	}
+	cfg, err := config.Load(os.LookupEnv)
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "cairn: configuration error:\n%v\n", err)
+		return 2
+	}
+	log := newLogger(cfg, stderr)
+	switch cmd {
+	case "config":
+		if err := cfg.Print(stdout); err != nil {
+			return 1
+		}
+		return 0
+	case "migrate":
+		return migrateCommand(ctx, cfg, log, args, stdout, stderr)
+	}
+	if len(args) > 0 {
+		fmt.Fprintf(stderr, "cairn: serve takes no arguments\n%s", usage)
+		return 2
+	}
+	if err := serve(ctx, cfg, log); err != nil {
+		log.Error("cairn stopped with an error", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.SlogLevel()}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func fullVersion() string {
+	v := version
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " (" + s.Value[:12] + ")"
+			}
+		}
+	}
+	return v
+}

@@ -1,0 +1,33 @@
+// Package modules is what every business module is built from. A module is
+// a folder modules/<name>/ that owns PostgreSQL schema <name> and subjects
+// events.<name>.* and internal.<name>.*; other modules reach it only through
+// its events or its exported facade (integration_test/architecture_test.go
+// enforces this).
+package modules
+
+import (
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
+
+	"github.com/cairn-dev/cairn/config"
+)
+
+// Deps is everything a module may use. There is no NATS here: modules
+// publish with outbox.Append inside their own transactions.
+type Deps struct {
+	Pool   *pgxpool.Pool
+	API    *echo.Group // /api/v1
+	Log    *slog.Logger
+	Config config.Config
+}
+
+// Module is a running module.
+type Module interface {
+	Name() string
+}
+
+// Constructor builds a module and registers its routes; main.go holds the
+// list, so adding a module is one line there.
+type Constructor func(Deps) (Module, error)
