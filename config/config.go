@@ -78,7 +78,7 @@ func (c Config) Validate() error {
 	if strings.TrimSpace(c.DataDir) == "" {
 		bad("CAIRN_DATA_DIR", c.DataDir, "want a directory path, e.g. ./data")
 	}
-	if c.DatabaseURL != "" && !hasScheme(c.DatabaseURL, "postgres", "postgresql") {
+	if u, err := url.Parse(c.DatabaseURL); c.DatabaseURL != "" && (err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql")) {
 		bad("CAIRN_DATABASE_URL", mask(c.DatabaseURL), "want postgres://user:password@host:5432/db, or empty for the embedded server")
 	}
 	if c.DatabaseMaxConns < 2 || c.DatabaseMaxConns > 1000 {

@@ -2,7 +2,9 @@ package testenv
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +20,7 @@ type NATS struct {
 	Conn   *nats.Conn
 	JS     jetstream.JetStream
 	Dir    string
+	opts   NATSOptions
 }
 
 // NATSOptions tune MustNATS.
@@ -25,6 +28,7 @@ type NATSOptions struct {
 	SubscriberPassword string
 	Listen             string // default 127.0.0.1:0
 	Dir                string // default a new temp dir
+	password           string
 }
 
 // MustNATS starts a NATS server for this test and stops it at the end.
@@ -40,8 +44,14 @@ func MustNATS(tb testing.TB, opts ...NATSOptions) *NATS {
 	if o.Dir == "" {
 		o.Dir = tb.TempDir()
 	}
+	if o.password == "" {
+		o.password = fmt.Sprintf("test-%d", time.Now().UnixNano())
+	}
 	n := &NATS{Dir: o.Dir}
 	n.start(tb, o)
+	// Pin the port so a restarted server is found at the same address.
+	o.Listen = strings.TrimPrefix(n.Server.ClientURL(), "nats://")
+	n.opts = o
 	tb.Cleanup(n.Stop)
 	return n
 }
@@ -53,6 +63,7 @@ func (n *NATS) start(tb testing.TB, o NATSOptions) {
 		Listen:             o.Listen,
 		SyncInterval:       100 * time.Millisecond,
 		SubscriberPassword: o.SubscriberPassword,
+		InternalPassword:   o.password,
 	})
 	if err != nil {
 		tb.Fatalf("testenv: start NATS: %v", err)
@@ -77,6 +88,13 @@ func (n *NATS) start(tb testing.TB, o NATSOptions) {
 // URL is the client URL an out-of-process Cairn would use (as user cairn is
 // not possible from outside; see broker for the subscriber user).
 func (n *NATS) URL() string { return n.Server.ClientURL() }
+
+// Restart starts a stopped server again on the same address and store.
+func (n *NATS) Restart(tb testing.TB) {
+	tb.Helper()
+	n.Stop()
+	n.start(tb, n.opts)
+}
 
 // Stop shuts the server down; safe to call twice.
 func (n *NATS) Stop() {

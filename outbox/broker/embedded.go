@@ -28,6 +28,9 @@ type EmbeddedConfig struct {
 	SyncInterval time.Duration
 	// SubscriberPassword enables the read-only "subscriber" user.
 	SubscriberPassword string
+	// InternalPassword is the password of the "cairn" user Cairn itself
+	// connects as; random when empty (tests fix it to restart a server).
+	InternalPassword string
 	Logger             *slog.Logger
 }
 
@@ -53,9 +56,11 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if port == 0 {
 		port = server.RANDOM_PORT
 	}
-	pw, err := randomPassword()
-	if err != nil {
-		return nil, err
+	pw := cfg.InternalPassword
+	if pw == "" {
+		if pw, err = randomPassword(); err != nil {
+			return nil, err
+		}
 	}
 	// The server is given bcrypt hashes, never the passwords themselves.
 	cairnHash, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
