@@ -22,8 +22,8 @@ import (
 // infra is the database and broker Cairn runs on: embedded ones it started
 // itself, or the user's own.
 type infra struct {
-	pg    *pgserver.Server  // nil when CAIRN_DATABASE_URL is set
-	natsd *broker.Embedded  // nil when CAIRN_NATS_URL is set
+	pg    *pgserver.Server // nil when CAIRN_DATABASE_URL is set
+	natsd *broker.Embedded // nil when CAIRN_NATS_URL is set
 	pool  *pgxpool.Pool
 	nc    *nats.Conn
 	js    jetstream.JetStream

@@ -31,7 +31,7 @@ type EmbeddedConfig struct {
 	// InternalPassword is the password of the "cairn" user Cairn itself
 	// connects as; random when empty (tests fix it to restart a server).
 	InternalPassword string
-	Logger             *slog.Logger
+	Logger           *slog.Logger
 }
 
 // Embedded is a running in-process NATS server with JetStream.
