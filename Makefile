@@ -1,0 +1,59 @@
+# Cairn: `make run` starts everything on embedded defaults; `make test` runs
+# every test against real PostgreSQL and NATS started by the tests.
+
+GO      ?= go
+BENCH   ?=
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+
+ifeq ($(BENCH),)
+BENCH_PATTERN := ^Benchmark
+else ifeq ($(BENCH),relay)
+BENCH_PATTERN := ^BenchmarkRelay$$
+else ifeq ($(BENCH),ledger)
+BENCH_PATTERN := ^BenchmarkLedger$$
+else
+BENCH_PATTERN := $(BENCH)
+endif
+
+.PHONY: run test bench build lint postgres docker
+
+## run: build and start Cairn with its own PostgreSQL and NATS under ./data
+run: postgres build
+	./bin/cairn serve
+
+## build: the single static binary, bin/cairn
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/cairn .
+
+## test: vet, then unit and integration tests (real PostgreSQL and NATS)
+test: postgres
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 40m ./...
+
+## bench: benchmarks (BENCH=relay or BENCH=ledger for one); ends with one JSON line
+bench: postgres
+	$(GO) test ./integration_test -run '^$$' -bench '$(BENCH_PATTERN)' -benchtime 1x -timeout 60m | tee bench.out
+	@grep '^{"bench"' bench.out | sed -e 's/^{"bench":"[a-z]*",*//' -e 's/}$$//' | paste -sd, - | sed -e 's/^/{/' -e 's/$$/}/'
+
+## lint: gofmt, go vet and staticcheck
+lint:
+	@test -z "$$(gofmt -l .)" || { echo "not gofmt'd:"; gofmt -l .; exit 1; }
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+## postgres: make sure PostgreSQL server binaries are installed (apt, as root)
+postgres:
+	@if command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+	    || { command -v pg_config >/dev/null 2>&1 && test -x "$$(pg_config --bindir)/initdb"; }; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing PostgreSQL server binaries (Debian package postgresql)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	else \
+	    echo "PostgreSQL server binaries not found: install the Debian package postgresql," \
+	         "or set CAIRN_DATABASE_URL to use your own server"; exit 1; \
+	fi
+
+## docker: the container image (needs a Docker engine)
+docker:
+	docker build -t cairn:$(VERSION) .
