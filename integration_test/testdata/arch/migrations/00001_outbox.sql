@@ -1,0 +1,3 @@
+-- +goose Up
+CREATE SCHEMA outbox;
+CREATE TABLE outbox.events (subject text NOT NULL);

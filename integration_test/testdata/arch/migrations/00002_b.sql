@@ -1,0 +1,3 @@
+-- +goose Up
+CREATE SCHEMA b;
+CREATE TABLE b.things (id bigint PRIMARY KEY, kind text NOT NULL);

@@ -1,0 +1,1 @@
+CREATE VIEW a.stuff_view AS SELECT * FROM c.stuff;
