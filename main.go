@@ -4,6 +4,7 @@
 //
 //	cairn [serve]                 run the server (default)
 //	cairn migrate up|down|status  manage the schema
+//	cairn rebuild ledger          recompute the ledger's balances from its event log
 //	cairn config                  print the effective configuration, secrets masked
 //	cairn version                 print the version
 package main
@@ -20,6 +21,7 @@ import (
 
 	"github.com/cairn-dev/cairn/config"
 	"github.com/cairn-dev/cairn/modules"
+	"github.com/cairn-dev/cairn/modules/ledger"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -27,9 +29,11 @@ var version = "dev"
 
 // moduleList is every business module, in start order. Adding a module is
 // one line here.
-var moduleList = []modules.Constructor{}
+var moduleList = []modules.Constructor{
+	ledger.New,
+}
 
-const usage = `usage: cairn [serve | migrate up|down|status | config | version]
+const usage = `usage: cairn [serve | migrate up|down|status | rebuild ledger | config | version]
 
 Settings come from CAIRN_* environment variables; see README.md.
 `
@@ -55,7 +59,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "help", "--help", "-h":
 		fmt.Fprint(stdout, usage)
 		return 0
-	case "serve", "migrate", "config":
+	case "serve", "migrate", "rebuild", "config":
 	default:
 		fmt.Fprintf(stderr, "cairn: unknown command %q\n%s", cmd, usage)
 		return 2
@@ -77,6 +81,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "migrate":
 		return migrateCommand(ctx, cfg, log, args, stdout, stderr)
+	case "rebuild":
+		return rebuildCommand(ctx, cfg, log, args, stdout, stderr)
 	}
 	if len(args) > 0 {
 		fmt.Fprintf(stderr, "cairn: serve takes no arguments\n%s", usage)

@@ -1,0 +1,141 @@
+package ledger_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cairn-dev/cairn/config"
+	"github.com/cairn-dev/cairn/modules"
+	"github.com/cairn-dev/cairn/modules/ledger"
+	"github.com/cairn-dev/cairn/outbox"
+	"github.com/cairn-dev/cairn/outbox/relay"
+	"github.com/cairn-dev/cairn/testenv"
+	"github.com/cairn-dev/cairn/web"
+)
+
+// app is the ledger served over real HTTP on a fresh database, with a relay
+// publishing to a real NATS.
+type app struct {
+	t      *testing.T
+	url    string
+	ledger *ledger.Module
+	db     *testenv.DB
+	nats   *testenv.NATS
+}
+
+func newApp(t *testing.T) *app {
+	t.Helper()
+	db := testenv.MustDB(t)
+	nt := testenv.MustNATS(t)
+	log := slog.New(slog.DiscardHandler)
+	e := web.NewServer(log)
+	m, err := ledger.New(modules.Deps{Pool: db.Pool, API: e.Group("/api/v1"), Log: log, Config: config.Default()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+	r := relay.New(db.Pool, nt.JS, relay.Options{Logger: log, DeleteDelay: 200 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = r.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return &app{t: t, url: srv.URL + "/api/v1", ledger: m.(*ledger.Module), db: db, nats: nt}
+}
+
+type response struct {
+	Status int
+	Header http.Header
+	Body   map[string]any
+	Raw    string
+}
+
+func (a *app) do(method, path string, body any, header ...string) response {
+	a.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = bytes.NewBufferString(b)
+	default:
+		j, _ := json.Marshal(b)
+		rd = bytes.NewReader(j)
+	}
+	req, _ := http.NewRequest(method, a.url+path, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		a.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := response{Status: resp.StatusCode, Header: resp.Header, Raw: string(raw)}
+	_ = json.Unmarshal(raw, &r.Body)
+	return r
+}
+
+func (a *app) open(currency string) string {
+	a.t.Helper()
+	r := a.do("POST", "/accounts", map[string]any{"owner": "Ada", "currency": currency})
+	if r.Status != 201 {
+		a.t.Fatalf("open account: %d %s", r.Status, r.Raw)
+	}
+	return r.Body["id"].(string)
+}
+
+// events reads the ledger events of one account from the stream, in order.
+func (a *app) events(accountID string, want int) []outbox.CloudEvent {
+	a.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := a.nats.JS.Stream(ctx, outbox.PublicStream)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	var out []outbox.CloudEvent
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		info, err := s.Info(ctx)
+		if err != nil {
+			a.t.Fatal(err)
+		}
+		if info.State.Msgs < uint64(want) {
+			continue
+		}
+		time.Sleep(300 * time.Millisecond)
+		out = nil
+		info, _ = s.Info(ctx)
+		for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+			m, err := s.GetMsg(ctx, seq)
+			if err != nil {
+				a.t.Fatal(err)
+			}
+			var ce outbox.CloudEvent
+			if err := json.Unmarshal(m.Data, &ce); err != nil {
+				a.t.Fatal(err)
+			}
+			if ce.Subject == accountID {
+				out = append(out, ce)
+			}
+		}
+		if len(out) >= want {
+			return out
+		}
+	}
+	return out
+}
+
+var _ = jetstream.MsgIDHeader

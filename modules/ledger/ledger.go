@@ -1,0 +1,242 @@
+// Package ledger is the event-sourced bank account module: an append-only
+// log of account events (schema ledger, table entries) is the source of
+// truth, and the current balance is a projection of it kept in the same
+// transaction. It publishes ledger.account_opened.v1, ledger.deposited.v1 and
+// ledger.withdrawn.v1 with the account id as key.
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cairn-dev/cairn/errs"
+	"github.com/cairn-dev/cairn/modules"
+	"github.com/cairn-dev/cairn/outbox"
+)
+
+// MaxAmount is the largest single deposit or withdrawal, in minor units
+// (10 trillion of a two-decimal currency).
+const MaxAmount int64 = 1_000_000_000_000_000
+
+// Module is the ledger's facade; other modules use it or its events, never
+// its tables.
+type Module struct {
+	pool *pgxpool.Pool
+	log  *slog.Logger
+}
+
+// New builds the module and registers its routes.
+func New(d modules.Deps) (modules.Module, error) {
+	m := &Module{pool: d.Pool, log: d.Log.With("module", "ledger")}
+	m.routes(d.API)
+	return m, nil
+}
+
+// Name is the module's name, its schema and its subject prefix.
+func (m *Module) Name() string { return "ledger" }
+
+// Account is an account's state at some version.
+type Account struct {
+	ID       string
+	Owner    string
+	Currency string
+	Balance  int64
+	Version  int64
+	OpenedAt time.Time
+}
+
+// Movement is the outcome of a deposit or withdrawal.
+type Movement struct {
+	AccountID  string    `json:"account_id"`
+	Amount     int64     `json:"amount"`
+	Balance    int64     `json:"balance"`
+	Version    int64     `json:"version"`
+	EventID    string    `json:"event_id"`
+	Currency   string    `json:"-"`
+	OccurredAt time.Time `json:"-"`
+}
+
+// Entry is one event of an account's history.
+type Entry struct {
+	Version    int64
+	Type       string // opened, deposited, withdrawn
+	Amount     int64
+	Balance    int64
+	OccurredAt time.Time
+	EventID    string
+}
+
+// Open opens an account with a zero balance at version 0. Errors: Invalid
+// for a blank owner or an unknown currency.
+func (m *Module) Open(ctx context.Context, owner, currency string) (Account, error) {
+	owner = strings.TrimSpace(owner)
+	fields := map[string]string{}
+	if owner == "" {
+		fields["owner"] = "is required"
+	} else if len(owner) > 200 {
+		fields["owner"] = "must be at most 200 characters"
+	}
+	if !validCurrency(currency) {
+		fields["currency"] = "must be an ISO 4217 code such as EUR or USD"
+	}
+	if len(fields) > 0 {
+		return Account{}, errs.Validation(fields)
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Account{}, fmt.Errorf("ledger: new account id: %w", err)
+	}
+	a := Account{ID: id.String(), Owner: owner, Currency: currency, OpenedAt: time.Now().UTC().Truncate(time.Microsecond)}
+	err = pgx.BeginFunc(ctx, m.pool, func(tx pgx.Tx) error {
+		s := store{tx}
+		if err := s.insertAccount(ctx, a); err != nil {
+			return err
+		}
+		ev, err := outbox.Append(ctx, tx, outbox.Event{Type: EventAccountOpened, Key: a.ID, Data: AccountOpened{
+			AccountID: a.ID, Owner: a.Owner, Currency: a.Currency, OccurredAt: a.OpenedAt,
+		}})
+		if err != nil {
+			return err
+		}
+		return s.insertEntry(ctx, a.ID, Entry{Type: "opened", OccurredAt: a.OpenedAt, EventID: ev[0].ID})
+	})
+	if err != nil {
+		return Account{}, fmt.Errorf("ledger: open account: %w", err)
+	}
+	return a, nil
+}
+
+// Deposit adds amount to the account. With an idempotency key, a repeat of
+// the same request returns the first outcome (replayed = true) and writes
+// nothing. Errors: Invalid, ErrNotFound, ErrBalanceLimit,
+// ErrIdempotencyKeyReused.
+func (m *Module) Deposit(ctx context.Context, accountID string, amount int64, idempotencyKey string) (Movement, bool, error) {
+	return m.move(ctx, "deposited", accountID, amount, idempotencyKey)
+}
+
+// Withdraw takes amount from the account; the balance never goes negative.
+// Errors: as Deposit, and ErrInsufficientFunds (nothing is written).
+func (m *Module) Withdraw(ctx context.Context, accountID string, amount int64, idempotencyKey string) (Movement, bool, error) {
+	return m.move(ctx, "withdrawn", accountID, amount, idempotencyKey)
+}
+
+func (m *Module) move(ctx context.Context, kind, accountID string, amount int64, key string) (mv Movement, replayed bool, err error) {
+	fields := map[string]string{}
+	if !validID(accountID) {
+		fields["id"] = "is not a valid account id"
+	}
+	if amount <= 0 {
+		fields["amount"] = "must be a positive whole number of minor units"
+	} else if amount > MaxAmount {
+		fields["amount"] = fmt.Sprintf("must be at most %d", MaxAmount)
+	}
+	if len(key) > 255 {
+		fields["Idempotency-Key"] = "must be at most 255 characters"
+	}
+	if len(fields) > 0 {
+		return mv, false, errs.Validation(fields)
+	}
+	delta, typ := amount, EventDeposited
+	if kind == "withdrawn" {
+		delta, typ = -amount, EventWithdrawn
+	}
+	hash := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%d", kind, accountID, amount)))
+	err = pgx.BeginFunc(ctx, m.pool, func(tx pgx.Tx) error {
+		s := store{tx}
+		if key != "" {
+			stored, storedHash, claimed, err := s.claimIdempotencyKey(ctx, key, hash[:])
+			if err != nil {
+				return err
+			}
+			if !claimed {
+				if !bytes.Equal(storedHash, hash[:]) {
+					return ErrIdempotencyKeyReused
+				}
+				replayed = true
+				return json.Unmarshal(stored, &mv)
+			}
+		}
+		var ok bool
+		mv, ok, err = s.move(ctx, accountID, delta)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			a, err := s.account(ctx, accountID)
+			switch {
+			case err != nil:
+				return err
+			case delta < 0 && a.Balance < amount:
+				return ErrInsufficientFunds
+			default:
+				return ErrBalanceLimit
+			}
+		}
+		mv.Amount = amount
+		ev, err := outbox.Append(ctx, tx, outbox.Event{Type: typ, Key: accountID, Data: Moved{
+			AccountID: accountID, Amount: amount, Currency: mv.Currency, Balance: mv.Balance, Version: mv.Version, OccurredAt: mv.OccurredAt,
+		}})
+		if err != nil {
+			return err
+		}
+		mv.EventID = ev[0].ID
+		if err := s.insertEntry(ctx, accountID, Entry{Version: mv.Version, Type: kind, Amount: amount, Balance: mv.Balance, OccurredAt: mv.OccurredAt, EventID: mv.EventID}); err != nil {
+			return err
+		}
+		if key != "" {
+			body, err := json.Marshal(mv)
+			if err != nil {
+				return fmt.Errorf("ledger: encode response: %w", err)
+			}
+			return s.saveIdempotentResponse(ctx, key, 201, body)
+		}
+		return nil
+	})
+	if err != nil {
+		return Movement{}, false, fmt.Errorf("ledger: %s: %w", kind, err)
+	}
+	return mv, replayed, nil
+}
+
+// Account returns the account's current state. Errors: Invalid, ErrNotFound.
+func (m *Module) Account(ctx context.Context, id string) (Account, error) {
+	if !validID(id) {
+		return Account{}, errs.Validation(map[string]string{"id": "is not a valid account id"})
+	}
+	return store{m.pool}.account(ctx, id)
+}
+
+// AccountAsOf returns the account as it was at time t, read from the log.
+// Errors: Invalid, ErrNotFound (also when t is before it was opened).
+func (m *Module) AccountAsOf(ctx context.Context, id string, t time.Time) (Account, error) {
+	a, err := m.Account(ctx, id)
+	if err != nil {
+		return a, err
+	}
+	a.Balance, a.Version, err = store{m.pool}.stateAt(ctx, id, t)
+	return a, err
+}
+
+// History returns up to limit entries after afterVersion, oldest first.
+// Errors: Invalid, ErrNotFound.
+func (m *Module) History(ctx context.Context, id string, afterVersion int64, limit int) ([]Entry, error) {
+	if _, err := m.Account(ctx, id); err != nil {
+		return nil, err
+	}
+	return store{m.pool}.entries(ctx, id, afterVersion, limit)
+}
+
+func validID(id string) bool {
+	u, err := uuid.Parse(id)
+	return err == nil && len(id) == 36 && u != uuid.Nil
+}

@@ -1,0 +1,128 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// DBTX is what the store runs on: a pool or, inside a use case, a pgx.Tx.
+type DBTX interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+type store struct{ db DBTX }
+
+func (s store) insertAccount(ctx context.Context, a Account) error {
+	_, err := s.db.Exec(ctx, `INSERT INTO ledger.accounts (id, owner, currency, balance, version, opened_at, updated_at)
+		VALUES ($1, $2, $3, 0, 0, $4, $4)`, a.ID, a.Owner, a.Currency, a.OpenedAt)
+	if err != nil {
+		return fmt.Errorf("ledger: insert account: %w", err)
+	}
+	return nil
+}
+
+func (s store) insertEntry(ctx context.Context, accountID string, e Entry) error {
+	_, err := s.db.Exec(ctx, `INSERT INTO ledger.entries (account_id, version, type, amount, balance_after, occurred_at, event_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, accountID, e.Version, e.Type, e.Amount, e.Balance, e.OccurredAt, e.EventID)
+	if err != nil {
+		return fmt.Errorf("ledger: append entry: %w", err)
+	}
+	return nil
+}
+
+// move applies a signed amount under the row lock, and only if the balance
+// stays within [0, MaxInt64]; ok is false when it would not. The time is
+// never earlier than the account's last change, so as_of queries see one
+// account's history in version order.
+func (s store) move(ctx context.Context, accountID string, delta int64) (m Movement, ok bool, err error) {
+	err = s.db.QueryRow(ctx, `UPDATE ledger.accounts
+		SET balance = balance + $2::bigint, version = version + 1, updated_at = greatest(clock_timestamp(), updated_at)
+		WHERE id = $1 AND balance + least($2::bigint, 0) >= 0 AND balance <= $3::bigint - greatest($2::bigint, 0)
+		RETURNING balance, version, currency, updated_at`, accountID, delta, int64(math.MaxInt64),
+	).Scan(&m.Balance, &m.Version, &m.Currency, &m.OccurredAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return m, false, nil
+	}
+	if err != nil {
+		return m, false, fmt.Errorf("ledger: update balance: %w", err)
+	}
+	m.AccountID = accountID
+	return m, true, nil
+}
+
+func (s store) account(ctx context.Context, id string) (Account, error) {
+	var a Account
+	err := s.db.QueryRow(ctx, `SELECT id::text, owner, currency, balance, version, opened_at FROM ledger.accounts WHERE id = $1`, id).
+		Scan(&a.ID, &a.Owner, &a.Currency, &a.Balance, &a.Version, &a.OpenedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return a, ErrNotFound
+	}
+	if err != nil {
+		return a, fmt.Errorf("ledger: read account: %w", err)
+	}
+	return a, nil
+}
+
+// stateAt returns the balance and version of the last entry at or before t.
+func (s store) stateAt(ctx context.Context, id string, t time.Time) (balance, version int64, err error) {
+	err = s.db.QueryRow(ctx, `SELECT balance_after, version FROM ledger.entries
+		WHERE account_id = $1 AND occurred_at <= $2 ORDER BY version DESC LIMIT 1`, id, t).Scan(&balance, &version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, 0, ErrNotYetOpened
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("ledger: read history: %w", err)
+	}
+	return balance, version, nil
+}
+
+func (s store) entries(ctx context.Context, id string, afterVersion int64, limit int) ([]Entry, error) {
+	rows, err := s.db.Query(ctx, `SELECT version, type, amount, balance_after, occurred_at, event_id::text
+		FROM ledger.entries WHERE account_id = $1 AND version > $2 ORDER BY version LIMIT $3`, id, afterVersion, limit)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: read entries: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Entry, error) {
+		var e Entry
+		err := r.Scan(&e.Version, &e.Type, &e.Amount, &e.Balance, &e.OccurredAt, &e.EventID)
+		return e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ledger: read entries: %w", err)
+	}
+	return out, nil
+}
+
+// claimIdempotencyKey records the key for this request, waiting for a
+// concurrent request with the same key to finish first. It returns the
+// stored response when the key was already used.
+func (s store) claimIdempotencyKey(ctx context.Context, key string, hash []byte) (stored []byte, storedHash []byte, claimed bool, err error) {
+	tag, err := s.db.Exec(ctx, `INSERT INTO ledger.idempotency_keys (key, request_hash) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, key, hash)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("ledger: claim idempotency key: %w", err)
+	}
+	if tag.RowsAffected() == 1 {
+		return nil, nil, true, nil
+	}
+	err = s.db.QueryRow(ctx, `SELECT response, request_hash FROM ledger.idempotency_keys WHERE key = $1`, key).Scan(&stored, &storedHash)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("ledger: read idempotency key: %w", err)
+	}
+	return stored, storedHash, false, nil
+}
+
+func (s store) saveIdempotentResponse(ctx context.Context, key string, status int, response []byte) error {
+	_, err := s.db.Exec(ctx, `UPDATE ledger.idempotency_keys SET status = $2, response = $3 WHERE key = $1`, key, status, response)
+	if err != nil {
+		return fmt.Errorf("ledger: store idempotent response: %w", err)
+	}
+	return nil
+}
