@@ -121,8 +121,10 @@ func (l *leader) loop(ctx context.Context) error {
 			shortWait = min(shortWait*2, 50*time.Millisecond)
 			continue
 		}
-		l.r.signalDrained()
-		if err := l.sleep(ctx); err != nil {
+		l.r.setAsleep(true)
+		err = l.sleep(ctx)
+		l.r.setAsleep(false)
+		if err != nil {
 			return err
 		}
 		shortWait = time.Millisecond

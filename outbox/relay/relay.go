@@ -90,6 +90,7 @@ type Relay struct {
 	lastErr       string
 	drained       chan struct{} // closed and replaced whenever the leader finds the outbox empty
 	drainedMu     sync.Mutex
+	asleep        bool // the leader is asleep with nothing left to publish
 }
 
 // State is the relay's role right now.
@@ -183,19 +184,30 @@ func (r *Relay) recordError(err error) {
 	r.errMu.Unlock()
 }
 
-// Drained returns a channel closed the next time the leader finds nothing
-// left to publish; graceful shutdown waits on it to let the relay flush.
+// Drained returns a channel that is closed once the leader has nothing left
+// to publish (at once if it is asleep); graceful shutdown waits on it to let
+// the relay flush.
 func (r *Relay) Drained() <-chan struct{} {
 	r.drainedMu.Lock()
 	defer r.drainedMu.Unlock()
+	if r.asleep {
+		done := make(chan struct{})
+		close(done)
+		return done
+	}
 	return r.drained
 }
 
-func (r *Relay) signalDrained() {
+// setAsleep records whether the leader sleeps with the outbox drained, and
+// wakes whoever waits for that.
+func (r *Relay) setAsleep(asleep bool) {
 	r.drainedMu.Lock()
-	close(r.drained)
-	r.drained = make(chan struct{})
-	r.drainedMu.Unlock()
+	defer r.drainedMu.Unlock()
+	r.asleep = asleep
+	if asleep {
+		close(r.drained)
+		r.drained = make(chan struct{})
+	}
 }
 
 var errAckTimeout = errors.New("relay: timed out waiting for publish acks")
