@@ -12,15 +12,18 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/cairn-dev/cairn/config"
+	"github.com/cairn-dev/cairn/outbox"
 )
 
 // Deps is everything a module may use. There is no NATS here: modules
-// publish with outbox.Append inside their own transactions.
+// publish with outbox.Append inside their own transactions and consume by
+// adding handlers to Consumers.
 type Deps struct {
-	Pool   *pgxpool.Pool
-	API    *echo.Group // /api/v1
-	Log    *slog.Logger
-	Config config.Config
+	Pool      *pgxpool.Pool
+	API       *echo.Group // /api/v1
+	Log       *slog.Logger
+	Config    config.Config
+	Consumers *outbox.Subscriptions
 }
 
 // Module is a running module.

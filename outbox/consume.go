@@ -1,0 +1,112 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Delivery is one event handed to a handler.
+type Delivery struct {
+	Event   CloudEvent
+	Subject string
+	// Attempt counts from 1, across redeliveries and retries.
+	Attempt int
+}
+
+// Handler reacts to one event inside tx. The consumer runtime records the
+// event in the inbox in the same transaction and acknowledges the message
+// only after commit, so a redelivered event has no second effect. Events
+// the handler appends with outbox.Append(ctx, tx, …) commit with it and
+// carry the handled event as their cause. A handler should make its calls
+// to outside systems before its first write: until then the transaction
+// holds no id and does not hold back the relay.
+//
+// Return an error to have the event retried (capped exponential backoff)
+// and, after MaxAttempts, parked as a dead letter; wrap it with Unavailable
+// when an outside system is down, to pause the whole consumer instead.
+type Handler func(ctx context.Context, tx pgx.Tx, d Delivery) error
+
+// Subscription declares a handler for one event type.
+type Subscription struct {
+	// Consumer names the JetStream durable consumer, "<module>_<handler>".
+	// It is a contract: renaming it consumes the whole history again.
+	Consumer   string
+	EventType  string
+	Visibility Visibility
+	Handle     Handler
+	// MaxAttempts before the event is parked as a dead letter (default 5).
+	MaxAttempts int
+	// MaxBackoff caps the wait between attempts (default 30s).
+	MaxBackoff time.Duration
+}
+
+var consumerName = regexp.MustCompile(`^[a-z][a-z0-9]*_[a-z][a-z0-9_]*$`)
+
+// Validate reports what is wrong with a subscription.
+func (s Subscription) Validate() error {
+	switch {
+	case !consumerName.MatchString(s.Consumer):
+		return fmt.Errorf("outbox: consumer name %q is not <module>_<handler> in lower snake case", s.Consumer)
+	case !typePattern.MatchString(s.EventType):
+		return fmt.Errorf("outbox: consumer %s: event type %q is not <module>.<event_name>.v<N>", s.Consumer, s.EventType)
+	case s.Handle == nil:
+		return fmt.Errorf("outbox: consumer %s has no handler", s.Consumer)
+	case s.Visibility != Public && s.Visibility != Internal:
+		return fmt.Errorf("outbox: consumer %s: unknown visibility", s.Consumer)
+	}
+	return nil
+}
+
+// Subscriptions collects the handlers modules declare at start-up; the
+// consumer runtime runs them. Safe for concurrent use.
+type Subscriptions struct {
+	mu   sync.Mutex
+	subs []Subscription
+}
+
+// Add declares a handler. Errors: an invalid subscription or a consumer
+// name already taken.
+func (r *Subscriptions) Add(s Subscription) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, o := range r.subs {
+		if o.Consumer == s.Consumer {
+			return fmt.Errorf("outbox: consumer %s declared twice", s.Consumer)
+		}
+	}
+	r.subs = append(r.subs, s)
+	return nil
+}
+
+// All returns the declared subscriptions.
+func (r *Subscriptions) All() []Subscription {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Subscription(nil), r.subs...)
+}
+
+// unavailableError marks an outside system as down.
+type unavailableError struct{ err error }
+
+func (e unavailableError) Error() string { return "unavailable: " + e.err.Error() }
+func (e unavailableError) Unwrap() error { return e.err }
+
+// Unavailable wraps err to say an outside system is down: the consumer
+// pauses and retries this event slowly, in order, without counting
+// attempts towards the dead-letter limit.
+func Unavailable(err error) error { return unavailableError{err} }
+
+// IsUnavailable reports whether err was wrapped with Unavailable.
+func IsUnavailable(err error) bool {
+	var u unavailableError
+	return errors.As(err, &u)
+}
