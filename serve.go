@@ -15,6 +15,8 @@ import (
 	"github.com/cairn-dev/cairn/config"
 	"github.com/cairn-dev/cairn/migrations"
 	"github.com/cairn-dev/cairn/modules"
+	"github.com/cairn-dev/cairn/outbox"
+	"github.com/cairn-dev/cairn/outbox/consumer"
 	"github.com/cairn-dev/cairn/outbox/relay"
 	"github.com/cairn-dev/cairn/web"
 )
@@ -60,7 +62,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	})
 
 	e := web.NewServer(log)
-	deps := modules.Deps{Pool: in.pool, API: e.Group("/api/v1"), Log: log, Config: cfg}
+	subs := &outbox.Subscriptions{}
+	deps := modules.Deps{Pool: in.pool, API: e.Group("/api/v1"), Log: log, Config: cfg, Consumers: subs}
 	var names []string
 	for _, build := range moduleList {
 		m, err := build(deps)
@@ -69,6 +72,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 		}
 		names = append(names, m.Name())
 	}
+	consumers := consumer.New(in.pool, in.js, subs.All(), consumer.Options{Logger: log})
+	consumers.RegisterAdmin(e.Group("/api/v1/admin"), cfg.AdminToken)
 	checkers := []web.Checker{
 		{Name: "database", Check: func(ctx context.Context) error { return in.pool.Ping(ctx) }},
 		{Name: "migrations", Check: func(ctx context.Context) error {
@@ -102,6 +107,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	relayDone := make(chan struct{})
 	go func() { defer close(relayDone); _ = rl.Run(relayCtx) }()
 	defer func() { stopRelay(); <-relayDone }()
+	consumersCtx, stopConsumers := context.WithCancel(context.Background())
+	consumersDone := make(chan struct{})
+	go func() { defer close(consumersDone); _ = consumers.Run(consumersCtx) }()
+	// Stopped before the relay: a handler's events still get published.
+	defer func() { stopConsumers(); <-consumersDone }()
 
 	httpErr := make(chan error, 1)
 	go func() {
@@ -121,6 +131,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	if err := e.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("http shutdown", "err", err)
 	}
+	stopConsumers()
+	<-consumersDone
 	if rl.State() == relay.Leader {
 		select {
 		case <-rl.Drained():

@@ -19,6 +19,7 @@ const (
 	NotFound
 	Conflict
 	Unauthorized
+	Forbidden
 	Unprocessable
 	Unavailable
 )

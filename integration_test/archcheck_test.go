@@ -81,7 +81,7 @@ func (l archLayout) natsSide(importPath string) bool {
 	if strings.HasPrefix(importPath, "github.com/nats-io/") {
 		return true
 	}
-	for _, p := range []string{l.modulePath + "/outbox/relay", l.modulePath + "/outbox/broker"} {
+	for _, p := range []string{l.modulePath + "/outbox/relay", l.modulePath + "/outbox/broker", l.modulePath + "/outbox/consumer"} {
 		if importPath == p || strings.HasPrefix(importPath, p+"/") {
 			return true
 		}
@@ -168,7 +168,7 @@ func checkImports(l archLayout, allowed map[string][]string, pkgs []pkgInfo) []a
 			if chain := archChainTo(paths, d); len(chain) > 2 && slices.ContainsFunc(chain[1:len(chain)-1], l.natsSide) {
 				continue
 			}
-			add(ruleNoNATS, "%s depends on %s%s: modules publish only through outbox.Append; NATS, outbox/relay and outbox/broker are the relay's", who, l.short(d), via(d))
+			add(ruleNoNATS, "%s depends on %s%s: modules publish only through outbox.Append; NATS and outbox/relay, outbox/broker and outbox/consumer are the platform's", who, l.short(d), via(d))
 		}
 		if !isModule {
 			continue

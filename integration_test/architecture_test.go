@@ -22,7 +22,7 @@ import (
 // may also depend indirectly on whatever the modules it names may reach. A
 // module that is not in the map may depend on no module at all. Every module
 // may import the shared root package modules/, and none may import NATS,
-// outbox/relay or outbox/broker. The map must stay acyclic. Widen it only as
+// outbox/relay, outbox/broker or outbox/consumer. The map must stay acyclic. Widen it only as
 // a design decision, never to make a build pass.
 var allowedModuleDeps = map[string][]string{
 	"users":  {},

@@ -29,6 +29,7 @@ var kindStatus = map[errs.Kind]int{
 	errs.NotFound:      http.StatusNotFound,
 	errs.Conflict:      http.StatusConflict,
 	errs.Unauthorized:  http.StatusUnauthorized,
+	errs.Forbidden:     http.StatusForbidden,
 	errs.Unprocessable: http.StatusUnprocessableEntity,
 	errs.Unavailable:   http.StatusServiceUnavailable,
 }

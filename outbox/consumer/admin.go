@@ -1,0 +1,94 @@
+package consumer
+
+import (
+	"crypto/subtle"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/cairn-dev/cairn/errs"
+)
+
+var (
+	errAdminOff     = errs.New(errs.Forbidden, "admin_disabled", "admin endpoints are off: set CAIRN_ADMIN_TOKEN to enable them")
+	errAdminToken   = errs.New(errs.Unauthorized, "unauthorized", "send the admin token as Authorization: Bearer <token>")
+	errBadDeadLetID = errs.Validation(map[string]string{"id": "is not a valid dead letter id"})
+)
+
+// RegisterAdmin adds the dead-letter endpoints under g (/api/v1/admin):
+// list, retry and discard. They require the admin token; with none
+// configured they answer 403 admin_disabled.
+func (r *Runtime) RegisterAdmin(g *echo.Group, token string) {
+	g.Use(requireToken(token))
+	g.GET("/dead-letters", r.handleDeadLetterList)
+	g.POST("/dead-letters/:id/retry", r.handleDeadLetterRetry)
+	g.DELETE("/dead-letters/:id", r.handleDeadLetterDiscard)
+}
+
+func requireToken(token string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if token == "" {
+				return errAdminOff
+			}
+			got, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="cairn-admin"`)
+				return errAdminToken
+			}
+			return next(c)
+		}
+	}
+}
+
+type deadLetterList struct {
+	DeadLetters []DeadLetter `json:"dead_letters"`
+}
+
+func (r *Runtime) handleDeadLetterList(c echo.Context) error {
+	limit := 100
+	if raw := c.QueryParam("limit"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > 1000 {
+			return errs.Validation(map[string]string{"limit": "must be a whole number from 1 to 1000"})
+		}
+		limit = n
+	}
+	list, err := r.DeadLetters(c.Request().Context(), c.QueryParam("consumer"), limit)
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []DeadLetter{}
+	}
+	return c.JSON(http.StatusOK, deadLetterList{DeadLetters: list})
+}
+
+type retryResponse struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+}
+
+func (r *Runtime) handleDeadLetterRetry(c echo.Context) error {
+	id := c.Param("id")
+	if !validUUID(id) {
+		return errBadDeadLetID
+	}
+	if err := r.Retry(c.Request().Context(), id); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, retryResponse{ID: id, Status: "delivered"})
+}
+
+func (r *Runtime) handleDeadLetterDiscard(c echo.Context) error {
+	id := c.Param("id")
+	if !validUUID(id) {
+		return errBadDeadLetID
+	}
+	if err := r.Discard(c.Request().Context(), id); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
