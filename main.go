@@ -22,6 +22,7 @@ import (
 	"github.com/cairn-dev/cairn/config"
 	"github.com/cairn-dev/cairn/modules"
 	"github.com/cairn-dev/cairn/modules/ledger"
+	"github.com/cairn-dev/cairn/modules/users"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -30,6 +31,7 @@ var version = "dev"
 // moduleList is every business module, in start order. Adding a module is
 // one line here.
 var moduleList = []modules.Constructor{
+	users.New,
 	ledger.New,
 }
 

@@ -1,0 +1,176 @@
+// Package users is the sign-up half of sign-up and activation: it keeps
+// accounts (schema users) with bcrypt password hashes, and issues each new
+// account an activation token valid for 24 hours. It publishes
+// users.account_created.v1 and users.account_activated.v1, and the internal
+// users.activation_requested.v1 that carries the raw token to the mail
+// module, all with the user id as key.
+package users
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/cairn-dev/cairn/errs"
+	"github.com/cairn-dev/cairn/modules"
+	"github.com/cairn-dev/cairn/outbox"
+)
+
+// ActivationTokenTTL is how long an activation token is valid after it was
+// issued.
+const ActivationTokenTTL = 24 * time.Hour
+
+// The statuses of an account.
+const (
+	StatusPending = "pending"
+	StatusActive  = "active"
+)
+
+// Module is the users facade; other modules use it or its events, never
+// its tables.
+type Module struct {
+	pool *pgxpool.Pool
+	log  *slog.Logger
+}
+
+// New builds the module and registers its routes.
+func New(d modules.Deps) (modules.Module, error) {
+	m := &Module{pool: d.Pool, log: d.Log.With("module", "users")}
+	m.routes(d.API)
+	return m, nil
+}
+
+// Name is the module's name, its schema and its subject prefix.
+func (m *Module) Name() string { return "users" }
+
+// User is an account as other code may see it: never its password hash.
+type User struct {
+	ID          string
+	Username    string
+	Email       string
+	Status      string // StatusPending or StatusActive
+	CreatedAt   time.Time
+	ActivatedAt time.Time // zero while pending
+}
+
+// SignUp creates a pending account and, in the same transaction, appends
+// users.account_created.v1 and the internal users.activation_requested.v1
+// carrying a fresh activation token. Username and email are trimmed of
+// surrounding space; the email is kept as typed but is unique regardless
+// of case. Errors: Invalid (validation_failed naming the fields) and
+// ErrEmailTaken, both with nothing written.
+func (m *Module) SignUp(ctx context.Context, username, email, password string) (User, error) {
+	username, email = strings.TrimSpace(username), strings.TrimSpace(email)
+	if fields := validateSignUp(username, email, password); len(fields) > 0 {
+		return User{}, errs.Validation(fields)
+	}
+	// bcrypt takes tens of milliseconds on purpose: never inside the
+	// transaction, where it would hold a connection and delay the relay.
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if err != nil {
+		return User{}, fmt.Errorf("users: hash password: %w", err)
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return User{}, fmt.Errorf("users: new user id: %w", err)
+	}
+	token, tokenHash, err := newActivationToken()
+	if err != nil {
+		return User{}, err
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	expires := now.Add(ActivationTokenTTL)
+	u := User{ID: id.String(), Username: username, Email: email, Status: StatusPending, CreatedAt: now}
+	err = pgx.BeginFunc(ctx, m.pool, func(tx pgx.Tx) error {
+		s := store{tx}
+		if err := s.insertAccount(ctx, u, string(hash)); err != nil {
+			return err
+		}
+		if err := s.insertToken(ctx, tokenHash, u.ID, now, expires); err != nil {
+			return err
+		}
+		_, err := outbox.Append(ctx, tx,
+			outbox.Event{Type: EventAccountCreated, Key: u.ID, Data: AccountCreated{
+				UserID: u.ID, Username: u.Username, Email: u.Email, CreatedAt: u.CreatedAt,
+			}},
+			outbox.Event{Type: EventActivationRequested, Key: u.ID, Visibility: outbox.Internal, Data: ActivationRequested{
+				UserID: u.ID, Username: u.Username, Email: u.Email, Token: token, ExpiresAt: expires,
+			}},
+		)
+		return err
+	})
+	if err != nil {
+		return User{}, fmt.Errorf("users: sign up: %w", err)
+	}
+	return u, nil
+}
+
+// User returns the account with this id. Errors: Invalid for a malformed
+// id, ErrNotFound.
+func (m *Module) User(ctx context.Context, id string) (User, error) {
+	if !validID(id) {
+		return User{}, errs.Validation(map[string]string{"id": "is not a valid user id"})
+	}
+	return store{m.pool}.user(ctx, id)
+}
+
+// Activate activates the account the token was issued for and appends
+// users.account_activated.v1 in the same transaction. Activating an active
+// account again, or concurrently, returns it unchanged and appends nothing.
+// Errors: Invalid (validation_failed) for a blank token, ErrInvalidToken for
+// an unknown or expired one.
+func (m *Module) Activate(ctx context.Context, token string) (User, error) {
+	if strings.TrimSpace(token) == "" {
+		return User{}, errs.Validation(map[string]string{"token": "is required"})
+	}
+	hash := sha256.Sum256([]byte(token))
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	var u User
+	err := pgx.BeginFunc(ctx, m.pool, func(tx pgx.Tx) error {
+		s := store{tx}
+		userID, err := s.tokenUser(ctx, hash[:], now)
+		if err != nil {
+			return err
+		}
+		var activated bool
+		u, activated, err = s.activate(ctx, userID, now)
+		if err != nil || !activated {
+			return err
+		}
+		_, err = outbox.Append(ctx, tx, outbox.Event{Type: EventAccountActivated, Key: u.ID, Data: AccountActivated{
+			UserID: u.ID, ActivatedAt: u.ActivatedAt,
+		}})
+		return err
+	})
+	if err != nil {
+		return User{}, fmt.Errorf("users: activate: %w", err)
+	}
+	return u, nil
+}
+
+// newActivationToken returns a random token (32 bytes, base64url without
+// padding) and the SHA-256 hash under which it is stored.
+func newActivationToken() (token string, hash []byte, err error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", nil, fmt.Errorf("users: activation token: %w", err)
+	}
+	token = base64.RawURLEncoding.EncodeToString(b)
+	sum := sha256.Sum256([]byte(token))
+	return token, sum[:], nil
+}
+
+func validID(id string) bool {
+	u, err := uuid.Parse(id)
+	return err == nil && len(id) == 36 && u != uuid.Nil
+}
