@@ -22,6 +22,7 @@ import (
 	"github.com/cairn-dev/cairn/config"
 	"github.com/cairn-dev/cairn/modules"
 	"github.com/cairn-dev/cairn/modules/ledger"
+	"github.com/cairn-dev/cairn/modules/mail"
 	"github.com/cairn-dev/cairn/modules/users"
 )
 
@@ -32,6 +33,7 @@ var version = "dev"
 // one line here.
 var moduleList = []modules.Constructor{
 	users.New,
+	mail.New,
 	ledger.New,
 }
 

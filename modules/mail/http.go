@@ -1,0 +1,42 @@
+package mail
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+func (m *Module) routes(g *echo.Group) {
+	g.GET("/mail/messages", m.handleMessageList)
+}
+
+type messageResponse struct {
+	ID      string    `json:"id"`
+	To      string    `json:"to"`
+	Subject string    `json:"subject"`
+	Text    string    `json:"text"`
+	HTML    string    `json:"html"`
+	SentAt  time.Time `json:"sent_at"`
+	EventID string    `json:"event_id"`
+}
+
+type messageListResponse struct {
+	Messages []messageResponse `json:"messages"`
+}
+
+// handleMessageList is the mailbox: GET /mail/messages?to=<address>, newest
+// first. 404 when mail goes out over SMTP.
+func (m *Module) handleMessageList(c echo.Context) error {
+	sent, err := m.Messages(c.Request().Context(), c.QueryParam("to"))
+	if err != nil {
+		return err
+	}
+	resp := messageListResponse{Messages: make([]messageResponse, 0, len(sent))}
+	for _, s := range sent {
+		resp.Messages = append(resp.Messages, messageResponse{
+			ID: s.ID, To: s.To, Subject: s.Subject, Text: s.Text, HTML: s.HTML, SentAt: s.SentAt, EventID: s.EventID,
+		})
+	}
+	return c.JSON(http.StatusOK, resp)
+}

@@ -1,0 +1,121 @@
+// Package mail sends the emails other modules ask for by event. Today that
+// is one: on users.activation_requested.v1 (internal, it carries the
+// activation token) it sends "Activate your Cairn account" and publishes
+// mail.activation_email_sent.v1. It owns schema mail.
+//
+// Transport. With CAIRN_SMTP_URL set, mail goes out over SMTP (smtp:// uses
+// STARTTLS when the server offers it, smtps:// implicit TLS) through a
+// circuit breaker; see SMTPSender. With it empty, nothing leaves the
+// process: the email is kept in the mailbox, table mail.messages, readable
+// at GET /api/v1/mail/messages?to=<address>. The mailbox shows the whole
+// email, activation token included, to anyone who can reach the API: that
+// is its purpose (development and tests), and why production sets
+// CAIRN_SMTP_URL. In SMTP mode the endpoint answers 404, though
+// mail.messages still records every email sent, bodies (and so tokens)
+// included.
+//
+// Delivery guarantees. The handler runs in the consumer runtime's
+// transaction (outbox/consumer), which records the event as handled and
+// commits the message row and the mail.activation_email_sent.v1 event with
+// it. It first looks the event id up in mail.messages and sends nothing if
+// the email was already sent; then it sends over SMTP, before its first
+// write, so the transaction holds no id (and does not hold back the relay)
+// while it waits on the server. That leaves one window: an email the SMTP
+// server accepted whose transaction then fails to commit (crash, lost
+// database) is sent again when the event is redelivered. Delivery to the
+// SMTP server is therefore at least once (the copies share one Message-ID,
+// which lets some mail systems fold them); delivery to the mailbox is exactly
+// once, because there the row is the delivery.
+//
+// Failures. When the SMTP server cannot be reached or times out, answers
+// 4xx, fails the session (greeting, TLS, login), or while the breaker is
+// open, the handler returns outbox.Unavailable: the runtime pauses the
+// consumer and retries slowly, in order, without using up attempts. A 5xx
+// answer to the message itself (MAIL FROM, RCPT TO, DATA) is an ordinary
+// error: retried, then parked as a dead letter after MaxAttempts.
+package mail
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cairn-dev/cairn/modules"
+	"github.com/cairn-dev/cairn/outbox"
+)
+
+// Consumer is the durable consumer of the activation handler. It is a
+// contract: renaming it consumes the whole history again.
+const Consumer = "mail_activation_email"
+
+// EventActivationRequested is the event the module consumes; it is the
+// users module's contract (users.EventActivationRequested), spelled out so
+// that mail decodes it without a compile-time dependency.
+const EventActivationRequested = "users.activation_requested.v1"
+
+// MaxAttempts is how often an event that fails with an ordinary error is
+// tried before it is parked as a dead letter.
+const MaxAttempts = 5
+
+// Module is the mail module's facade.
+type Module struct {
+	pool      *pgxpool.Pool
+	log       *slog.Logger
+	sender    Sender
+	transport string // "smtp" or "mailbox"
+	publicURL *url.URL
+}
+
+// New builds the module from d.Config (CAIRN_SMTP_URL, CAIRN_PUBLIC_URL),
+// registers its routes and adds its subscription to d.Consumers. Errors: a
+// CAIRN_SMTP_URL or CAIRN_PUBLIC_URL it cannot use, or a subscription the
+// registry refuses.
+func New(d modules.Deps) (modules.Module, error) {
+	public, err := url.Parse(d.Config.PublicURL)
+	if err != nil || public.Host == "" {
+		return nil, fmt.Errorf("mail: CAIRN_PUBLIC_URL %q is not an absolute URL", d.Config.PublicURL)
+	}
+	log := d.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m := &Module{pool: d.Pool, log: log.With("module", "mail"), sender: Mailbox{}, transport: transportMailbox, publicURL: public}
+	if d.Config.SMTPURL != "" {
+		s, err := NewSMTPSender(d.Config.SMTPURL, "no-reply@"+public.Hostname())
+		if err != nil {
+			return nil, err
+		}
+		s.log = m.log
+		m.sender, m.transport = s, transportSMTP
+	}
+	if d.API != nil {
+		m.routes(d.API)
+	}
+	if d.Consumers == nil {
+		return nil, fmt.Errorf("mail: Deps.Consumers is nil; the module consumes %s", EventActivationRequested)
+	}
+	err = d.Consumers.Add(outbox.Subscription{
+		Consumer:    Consumer,
+		EventType:   EventActivationRequested,
+		Visibility:  outbox.Internal,
+		Handle:      m.handleActivationRequested,
+		MaxAttempts: MaxAttempts,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mail: %w", err)
+	}
+	return m, nil
+}
+
+// Name is the module's name, its schema and its subject prefix.
+func (m *Module) Name() string { return "mail" }
+
+// Transport is "smtp" when CAIRN_SMTP_URL is set and "mailbox" otherwise.
+func (m *Module) Transport() string { return m.transport }
+
+const (
+	transportSMTP    = "smtp"
+	transportMailbox = "mailbox"
+)
