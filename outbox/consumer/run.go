@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -69,18 +70,9 @@ func (r *Runtime) campaign(ctx context.Context, s outbox.Subscription) error {
 // consume fetches messages and hands each to the lane of its key: lanes run
 // concurrently, each in stream order.
 func (r *Runtime) consume(ctx context.Context, lockConn *pgx.Conn, s outbox.Subscription) error {
-	cons, err := r.js.CreateOrUpdateConsumer(ctx, streamOf(s), jetstream.ConsumerConfig{
-		Durable:       s.Consumer,
-		Description:   "Cairn handler " + s.Consumer,
-		FilterSubject: outbox.Subject(s.EventType, s.Visibility),
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       r.opt.AckWait,
-		MaxDeliver:    -1,
-		MaxAckPending: maxInFlight * 4,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
+	cons, err := r.takeOver(ctx, s)
 	if err != nil {
-		return fmt.Errorf("consumer %s: declare durable consumer: %w", s.Consumer, err)
+		return err
 	}
 	w := &work{r: r, s: s, lanes: map[string]*lane{}, pending: map[jetstream.Msg]bool{}, gate: newGate()}
 	ctx, cancel := context.WithCancel(ctx)
@@ -118,6 +110,46 @@ func (r *Runtime) consume(ctx context.Context, lockConn *pgx.Conn, s outbox.Subs
 		}
 	}
 	return nil
+}
+
+// takeOver declares the durable consumer. If a previous holder left
+// messages unacked (it crashed), JetStream would redeliver them only after
+// their ack wait, behind later messages of the same keys; so the consumer is
+// recreated from its ack floor instead, which redelivers everything after
+// it in stream order at once. What had been handled is skipped by the inbox.
+func (r *Runtime) takeOver(ctx context.Context, s outbox.Subscription) (jetstream.Consumer, error) {
+	cfg := jetstream.ConsumerConfig{
+		Durable:       s.Consumer,
+		Description:   "Cairn handler " + s.Consumer,
+		FilterSubject: outbox.Subject(s.EventType, s.Visibility),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       r.opt.AckWait,
+		MaxDeliver:    -1,
+		MaxAckPending: maxInFlight * 4,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+	stream := streamOf(s)
+	if old, err := r.js.Consumer(ctx, stream, s.Consumer); err == nil {
+		info, err := old.Info(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("consumer %s: info: %w", s.Consumer, err)
+		}
+		if info.NumAckPending > 0 {
+			if err := r.js.DeleteConsumer(ctx, stream, s.Consumer); err != nil {
+				return nil, fmt.Errorf("consumer %s: reset: %w", s.Consumer, err)
+			}
+			cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+			cfg.OptStartSeq = info.AckFloor.Stream + 1
+			r.log.Info("resuming from the ack floor", "consumer", s.Consumer, "start_seq", cfg.OptStartSeq, "unacked", info.NumAckPending)
+		}
+	} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("consumer %s: look up: %w", s.Consumer, err)
+	}
+	cons, err := r.js.CreateOrUpdateConsumer(ctx, stream, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s: declare durable consumer: %w", s.Consumer, err)
+	}
+	return cons, nil
 }
 
 // work is one consumer's in-flight state while this replica runs it.
