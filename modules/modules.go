@@ -6,7 +6,11 @@
 package modules
 
 import (
+	"context"
 	"log/slog"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
@@ -24,6 +28,14 @@ type Deps struct {
 	Log       *slog.Logger
 	Config    config.Config
 	Consumers *outbox.Subscriptions
+}
+
+// DBTX is what a module's store runs on: the pool, or inside a use case
+// the pgx.Tx that use case owns (sqlc's shape).
+type DBTX interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
 // Module is a running module.

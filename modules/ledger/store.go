@@ -8,17 +8,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/cairn-dev/cairn/modules"
 )
 
-// DBTX is what the store runs on: a pool or, inside a use case, a pgx.Tx.
-type DBTX interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
-type store struct{ db DBTX }
+type store struct{ db modules.DBTX }
 
 func (s store) insertAccount(ctx context.Context, a Account) error {
 	_, err := s.db.Exec(ctx, `INSERT INTO ledger.accounts (id, owner, currency, balance, version, opened_at, updated_at)

@@ -6,17 +6,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/cairn-dev/cairn/modules"
 )
 
-// DBTX is what the store runs on: a pool or, inside a handler, a pgx.Tx.
-type DBTX interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
-type store struct{ db DBTX }
+type store struct{ db modules.DBTX }
 
 // Sent is one email the module sent or kept in the mailbox.
 type Sent struct {
