@@ -32,6 +32,8 @@ type leader struct {
 	r         *Relay
 	conn      *pgx.Conn
 	cur       cursor    // last row published and acked
+	readCur   cursor    // last row read and submitted (>= cur)
+	pending   *inflight // submitted batch whose acks are awaited
 	persisted cursor    // last cursor written to outbox.relay_cursor
 	deleted   cursor    // rows up to here have been deleted
 	acked     []ackedAt // published batches whose rows are not yet deleted
@@ -51,6 +53,7 @@ func (r *Relay) lead(ctx context.Context, conn *pgx.Conn) error {
 		return fmt.Errorf("relay: load cursor: %w", err)
 	}
 	l.persisted = l.cur
+	l.readCur = l.cur
 	// Rows up to the cursor were published by an earlier leader; keep them
 	// one delete delay longer in case the stream has not synced them yet.
 	l.acked = append(l.acked, ackedAt{at: l.cur, when: time.Now()})
@@ -83,14 +86,30 @@ func (l *leader) loop(ctx context.Context) error {
 				}
 				horizon = 0
 			}
-			if err := l.publish(ctx, rows); err != nil {
+			next, err := l.submit(rows)
+			if err != nil {
 				return err
 			}
+			// Wait for the previous batch only now, so reading and
+			// submitting this one overlapped its acks.
+			if l.pending != nil {
+				if err := l.await(ctx, l.pending); err != nil {
+					return err
+				}
+			}
+			l.pending = next
 			shortWait = time.Millisecond
 			continue
 		}
+		if l.pending != nil {
+			if err := l.await(ctx, l.pending); err != nil {
+				return err
+			}
+			l.pending = nil
+			continue
+		}
 		var blocked bool
-		if err := l.conn.QueryRow(ctx, blockedSQL, l.cur.txid, l.cur.seq).Scan(&blocked); err != nil {
+		if err := l.conn.QueryRow(ctx, blockedSQL, l.readCur.txid, l.readCur.seq).Scan(&blocked); err != nil {
 			return fmt.Errorf("relay: check blocked rows: %w", err)
 		}
 		if !blocked && !l.idle {
@@ -118,7 +137,7 @@ func (l *leader) loop(ctx context.Context) error {
 			if !sleep(ctx, shortWait) {
 				return nil
 			}
-			shortWait = min(shortWait*2, 50*time.Millisecond)
+			shortWait = min(shortWait*2, 5*time.Millisecond)
 			continue
 		}
 		l.r.setAsleep(true)
@@ -136,14 +155,14 @@ func (l *leader) loop(ctx context.Context) error {
 // in the stream.
 func (l *leader) readAndBookkeep(ctx context.Context) ([]row, error) {
 	b := &pgx.Batch{}
-	b.Queue(readSQL, l.cur.txid, l.cur.seq, l.r.opt.BatchSize)
+	b.Queue(readSQL, l.readCur.txid, l.readCur.seq, l.r.opt.BatchSize)
 	persist := l.cur.after(l.persisted)
 	if persist {
 		b.Queue(persistCursorSQL, l.cur.txid, l.cur.seq)
 	}
 	del, doDelete := l.dueForDelete(time.Now())
 	if doDelete {
-		b.Queue(deleteSQL, del.txid, del.seq)
+		b.Queue(deleteSQL, l.deleted.txid, l.deleted.seq, del.txid, del.seq)
 	}
 	br := l.conn.SendBatch(ctx, b)
 	rows, err := scanRows(br)
@@ -191,16 +210,24 @@ func scanRows(br pgx.BatchResults) ([]row, error) {
 // skipSeen drops rows an earlier leader already published (found in the
 // streams at the start of this term) but advances the cursor past them.
 func (l *leader) skipSeen(rows []row) []row {
+	if len(rows) == 0 {
+		return rows
+	}
 	kept := rows[:0]
 	for _, r := range rows {
 		if l.seen[r.id] {
 			delete(l.seen, r.id)
-			l.cur = r.at
+			// The acked cursor may pass it only if nothing unacked comes
+			// before it.
+			if len(kept) == 0 && l.pending == nil {
+				l.cur = r.at
+			}
 			continue
 		}
 		kept = append(kept, r)
 	}
-	if len(kept) == 0 && len(rows) > 0 {
+	l.readCur = rows[len(rows)-1].at
+	if len(kept) == 0 && l.pending == nil {
 		l.acked = append(l.acked, ackedAt{at: l.cur, when: time.Now()})
 	}
 	return kept

@@ -11,10 +11,13 @@ import (
 	"github.com/cairn-dev/cairn/outbox"
 )
 
-// publish sends a batch asynchronously and waits for every ack; only then
-// does the cursor move, so a failure republishes the batch and JetStream's
-// duplicate window absorbs what had got through.
-func (l *leader) publish(ctx context.Context, rows []row) error {
+type inflight struct {
+	rows    []row
+	futures []jetstream.PubAckFuture
+}
+
+// submit sends a batch asynchronously and moves the read cursor past it.
+func (l *leader) submit(rows []row) (*inflight, error) {
 	r := l.r
 	futures := make([]jetstream.PubAckFuture, len(rows))
 	for i, rw := range rows {
@@ -22,18 +25,28 @@ func (l *leader) publish(ctx context.Context, rows []row) error {
 		f, err := r.js.PublishMsgAsync(msg)
 		if err != nil {
 			r.publishErrors.Add(1)
-			return fmt.Errorf("relay: publish %s: %w", rw.subject, err)
+			return nil, fmt.Errorf("relay: publish %s: %w", rw.subject, err)
 		}
 		futures[i] = f
 	}
+	if last := rows[len(rows)-1].at; last.after(l.readCur) {
+		l.readCur = last
+	}
+	return &inflight{rows: rows, futures: futures}, nil
+}
+
+// await waits for every ack of a submitted batch; only then does the cursor
+// move.
+func (l *leader) await(ctx context.Context, in *inflight) error {
+	r := l.r
 	timer := time.NewTimer(r.opt.AckTimeout)
 	defer timer.Stop()
-	for i, f := range futures {
+	for i, f := range in.futures {
 		select {
 		case <-f.Ok():
 		case err := <-f.Err():
 			r.publishErrors.Add(1)
-			return fmt.Errorf("relay: publish %s (event %s): %w", rows[i].subject, rows[i].id, err)
+			return fmt.Errorf("relay: publish %s (event %s): %w", in.rows[i].subject, in.rows[i].id, err)
 		case <-timer.C:
 			r.publishErrors.Add(1)
 			return errAckTimeout
@@ -41,16 +54,16 @@ func (l *leader) publish(ctx context.Context, rows []row) error {
 			return ctx.Err()
 		}
 	}
-	l.cur = rows[len(rows)-1].at
+	l.cur = in.rows[len(in.rows)-1].at
 	l.acked = append(l.acked, ackedAt{at: l.cur, when: time.Now()})
-	r.published.Add(uint64(len(rows)))
+	r.published.Add(uint64(len(in.rows)))
 	return nil
 }
 
 // reconcileDepth is how many of each stream's newest messages a new leader
 // checks: the persisted cursor lags the last acked batch by at most one
 // batch, and at most one more batch may be in flight.
-func (r *Relay) reconcileDepth() uint64 { return uint64(2 * r.opt.BatchSize) }
+func (r *Relay) reconcileDepth() uint64 { return uint64(3 * r.opt.BatchSize) }
 
 // recentlyPublished returns the event ids among the newest messages of both
 // streams, so a new leader does not publish again what the last one sent

@@ -229,3 +229,72 @@ func TestStandbyTakesOver(t *testing.T) {
 		t.Errorf("%d distinct events arrived, want %d", len(got), len(want))
 	}
 }
+
+// A new leader does not republish what the old one sent after it last
+// persisted its cursor, even when that was longer ago than JetStream's
+// duplicate window: it finds those events in the streams and skips them.
+func TestNewLeaderSkipsWhatIsAlreadyInTheStream(t *testing.T) {
+	db := testenv.MustDB(t)
+	nt := testenv.MustNATS(t)
+	ctx := context.Background()
+	for _, name := range []string{outbox.PublicStream, outbox.InternalStream} {
+		s, err := nt.JS.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := s.CachedInfo().Config
+		cfg.Duplicates = 100 * time.Millisecond
+		if _, err := nt.JS.UpdateStream(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 3000
+	var want []string
+	for i := 0; i < n; i += 100 {
+		err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+			evs := make([]outbox.Event, 100)
+			for j := range evs {
+				evs[j] = outbox.Event{Type: "test.tick.v1", Key: key((i + j) % 11), Data: testData{N: i + j}}
+			}
+			a, err := outbox.Append(ctx, tx, evs...)
+			for _, x := range a {
+				want = append(want, x.ID)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := nt.JS.Stream(ctx, outbox.PublicStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := func() uint64 {
+		info, err := s.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.State.Msgs
+	}
+	_, stopA := startRelay(t, db.Pool, nt.JS, relay.Options{Name: "a", BatchSize: 100})
+	waitFor(t, 20*time.Second, "a third published", func() bool { return msgs() >= n/3 })
+	stopA() // stops between batches: the last acked ones are not in its persisted cursor
+	var persisted int64
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM outbox.events e, outbox.relay_cursor c WHERE (e.txid, e.seq) <= (c.txid, c.seq)`).Scan(&persisted); err != nil {
+		t.Fatal(err)
+	}
+	published := msgs()
+	t.Logf("a stopped with %d published, its cursor covering %d rows still in the table", published, persisted)
+	time.Sleep(500 * time.Millisecond) // past the duplicate window
+	startRelay(t, db.Pool, nt.JS, relay.Options{Name: "b", BatchSize: 100})
+	got := ids(collect(t, nt.JS, outbox.PublicStream, n, 20*time.Second))
+	for _, id := range want {
+		if got[id] != 1 {
+			t.Fatalf("event %s is in the stream %d times", id, got[id])
+		}
+	}
+	if len(got) != n || msgs() != n {
+		t.Fatalf("stream holds %d messages (%d distinct), want %d", msgs(), len(got), n)
+	}
+}

@@ -13,7 +13,9 @@ ORDER BY txid, seq
 LIMIT $3`
 
 // blockedSQL tells whether committed rows wait behind a running transaction.
-const blockedSQL = `SELECT EXISTS (SELECT 1 FROM outbox.events WHERE (txid, seq) > ($1, $2))`
+// Written as a LIMIT 1 subquery, not EXISTS: the planner drops ORDER BY and
+// LIMIT inside EXISTS and then chose a sequential scan over dead rows.
+const blockedSQL = `SELECT (SELECT true FROM outbox.events WHERE (txid, seq) > ($1, $2) ORDER BY txid, seq LIMIT 1) IS NOT NULL`
 
 // horizonSQL is the id the next transaction will get; every transaction
 // that could have read relay.idle = false before it was set is below it.
@@ -25,7 +27,10 @@ const loadCursorSQL = `SELECT txid, seq FROM outbox.relay_cursor`
 
 const persistCursorSQL = `UPDATE outbox.relay_cursor SET txid = $1, seq = $2, updated_at = now()`
 
-const deleteSQL = `DELETE FROM outbox.events WHERE (txid, seq) <= ($1, $2)`
+// deleteSQL has a lower bound (what was deleted last) so the index scan does
+// not walk every dead entry since the last vacuum: unbounded, it grew to
+// 100k+ rows visited per delete and to 100 ms under load.
+const deleteSQL = `DELETE FROM outbox.events WHERE (txid, seq) > ($1, $2) AND (txid, seq) <= ($3, $4)`
 
 // backlogSQL counts what the leader has not yet published, by the cursor it
 // last persisted, so any replica can answer it.
