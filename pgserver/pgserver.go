@@ -72,6 +72,9 @@ var defaultSettings = map[string]string{
 	"max_connections":    "200",
 	"wal_level":          "replica",
 	"log_min_messages":   "warning",
+	// The outbox is a queue: rows live seconds. Autovacuum's default
+	// one-minute nap lets 100k+ dead rows pile up under load.
+	"autovacuum_naptime": "10s",
 }
 
 // Server is a running (or stopped) PostgreSQL child process.

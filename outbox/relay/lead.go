@@ -35,6 +35,8 @@ type leader struct {
 	readCur   cursor    // last row read and submitted (>= cur)
 	pending   *inflight // submitted batch whose acks are awaited
 	persisted cursor    // last cursor written to outbox.relay_cursor
+	persistAt time.Time // when it was written
+	unpersist int       // rows acked since
 	deleted   cursor    // rows up to here have been deleted
 	acked     []ackedAt // published batches whose rows are not yet deleted
 	seen      map[string]bool
@@ -156,7 +158,10 @@ func (l *leader) loop(ctx context.Context) error {
 func (l *leader) readAndBookkeep(ctx context.Context) ([]row, error) {
 	b := &pgx.Batch{}
 	b.Queue(readSQL, l.readCur.txid, l.readCur.seq, l.r.opt.BatchSize)
-	persist := l.cur.after(l.persisted)
+	// Persisting waits for a WAL flush, so it is not done every round at
+	// low rates: at most BatchSize acked rows or 100 ms go unrecorded, and
+	// a new leader's reconcile (3 batches deep) covers them.
+	persist := l.cur.after(l.persisted) && (l.unpersist >= l.r.opt.BatchSize || time.Since(l.persistAt) >= 100*time.Millisecond)
 	if persist {
 		b.Queue(persistCursorSQL, l.cur.txid, l.cur.seq)
 	}
@@ -179,7 +184,7 @@ func (l *leader) readAndBookkeep(ctx context.Context) ([]row, error) {
 		return nil, fmt.Errorf("relay: read outbox: %w", err)
 	}
 	if persist {
-		l.persisted = l.cur
+		l.persisted, l.persistAt, l.unpersist = l.cur, time.Now(), 0
 	}
 	if doDelete {
 		l.deleted = del
@@ -266,6 +271,9 @@ func (l *leader) setIdle(ctx context.Context, idle bool) error {
 // sleep waits for a notification, the fallback poll, or the next delete.
 func (l *leader) sleep(ctx context.Context) error {
 	wait := l.r.opt.PollInterval
+	if l.cur.after(l.persisted) {
+		wait = min(wait, 100*time.Millisecond) // wake to record the cursor
+	}
 	if len(l.acked) > 0 {
 		wait = min(wait, time.Until(l.acked[0].when.Add(l.r.opt.DeleteDelay)))
 	}

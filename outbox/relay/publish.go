@@ -55,6 +55,7 @@ func (l *leader) await(ctx context.Context, in *inflight) error {
 		}
 	}
 	l.cur = in.rows[len(in.rows)-1].at
+	l.unpersist += len(in.rows)
 	l.acked = append(l.acked, ackedAt{at: l.cur, when: time.Now()})
 	r.published.Add(uint64(len(in.rows)))
 	return nil
