@@ -98,6 +98,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	}
 	web.RegisterHealth(e, checkers)
 	web.RegisterConsole(e, statusFunc(names, checkers, rl))
+	web.RegisterActivatePage(e)
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
