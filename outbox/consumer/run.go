@@ -105,7 +105,7 @@ func (r *Runtime) consume(ctx context.Context, lockConn *pgx.Conn, s outbox.Subs
 		for m := range batch.Messages() {
 			w.dispatch(ctx, m)
 		}
-		if err := batch.Error(); err != nil && ctx.Err() == nil && err != jetstream.ErrNoMessages {
+		if err := batch.Error(); err != nil && ctx.Err() == nil && !errors.Is(err, jetstream.ErrNoMessages) {
 			return fmt.Errorf("consumer %s: fetch: %w", s.Consumer, err)
 		}
 	}
