@@ -756,7 +756,6 @@ func ledgerRunPgbench(tb testing.TB, bin, script, dbURL, payload string, conns i
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
 	err := cmd.Run()
-	window := time.Since(start)
 	if err != nil {
 		tb.Fatalf("pgbench -c %d: %v\n%s", conns, err, out.String())
 	}
@@ -787,7 +786,7 @@ func ledgerRunPgbench(tb testing.TB, bin, script, dbURL, payload string, conns i
 	// the postmaster has reaped them.
 	ledgerWaitPgbenchGone(tb, env.pool)
 	cpu1 := ledgerSampleCPU(env)
-	window = time.Since(start)
+	window := time.Since(start)
 	r.wal = float64(ledgerWALSince(tb, env.pool, lsn)) / float64(max(r.txs, 1))
 	r.cpu = cpu1.cores(cpu0, window)
 	client := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
