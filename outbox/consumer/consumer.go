@@ -33,6 +33,9 @@ type Options struct {
 	// than any redelivery horizon (a message unacked for AckWait is
 	// redelivered within seconds). Default 7 days.
 	InboxRetention time.Duration
+	// InboxCleanupEvery is how often the consumer's holder forgets ids
+	// older than InboxRetention (default 1h).
+	InboxCleanupEvery time.Duration
 	// AckWait is how long JetStream waits for an ack before redelivering;
 	// the runtime extends it for events it is still working on.
 	AckWait time.Duration
@@ -50,6 +53,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.InboxRetention <= 0 {
 		o.InboxRetention = 7 * 24 * time.Hour
+	}
+	if o.InboxCleanupEvery <= 0 {
+		o.InboxCleanupEvery = time.Hour
 	}
 	if o.AckWait <= 0 {
 		o.AckWait = 30 * time.Second

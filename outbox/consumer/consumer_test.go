@@ -323,3 +323,25 @@ func TestUnavailablePausesAndResumesInOrder(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	inOrder(t, e.effects(t, "test_outside"), ks, 5)
 }
+
+// Handled event ids are forgotten after the retention; recent ones stay.
+func TestInboxIsCleanedAfterRetention(t *testing.T) {
+	e := newEnv(t)
+	sub := outbox.Subscription{Consumer: "test_clean", EventType: "test.happened.v1", Handle: record("test_clean")}
+	e.publish(t, "test.happened.v1", keys(3), 2)
+	rt := consumer.New(e.db.Pool, e.nt.JS, []outbox.Subscription{sub}, consumer.Options{
+		Logger: slog.New(slog.DiscardHandler), InboxRetention: 2 * time.Second, InboxCleanupEvery: 200 * time.Millisecond})
+	runUntilCleanup(t, rt.Run)
+	waitFor(t, 30*time.Second, "6 effects", func() bool { return e.count(t, `SELECT count(*) FROM effects`) == 6 })
+	if n := e.count(t, `SELECT count(*) FROM inbox.processed WHERE consumer = 'test_clean'`); n != 6 {
+		t.Fatalf("%d inbox rows right after handling, want 6", n)
+	}
+	waitFor(t, 30*time.Second, "the inbox to be cleaned", func() bool {
+		return e.count(t, `SELECT count(*) FROM inbox.processed WHERE consumer = 'test_clean'`) == 0
+	})
+	e.publish(t, "test.happened.v1", keys(1), 1)
+	waitFor(t, 30*time.Second, "a new event", func() bool { return e.count(t, `SELECT count(*) FROM effects`) == 7 })
+	if n := e.count(t, `SELECT count(*) FROM inbox.processed WHERE consumer = 'test_clean'`); n != 1 {
+		t.Fatalf("%d inbox rows after a new event, want 1 (the recent one is kept)", n)
+	}
+}

@@ -89,7 +89,7 @@ func (r *Runtime) consume(ctx context.Context, lockConn *pgx.Conn, s outbox.Subs
 			w.heartbeat()
 			lastCheck = time.Now()
 		}
-		if time.Since(lastCleanup) > time.Hour {
+		if time.Since(lastCleanup) > r.opt.InboxCleanupEvery {
 			r.cleanInbox(ctx, s.Consumer)
 			lastCleanup = time.Now()
 		}
