@@ -298,3 +298,22 @@ func TestNewLeaderSkipsWhatIsAlreadyInTheStream(t *testing.T) {
 		t.Fatalf("stream holds %d messages (%d distinct), want %d", msgs(), len(got), n)
 	}
 }
+
+// The relay wakes on commit: with the fallback poll set to an hour, every
+// event still arrives, each after the relay had gone to sleep.
+func TestWakesOnCommitNotOnPoll(t *testing.T) {
+	db := testenv.MustDB(t)
+	nt := testenv.MustNATS(t)
+	ctx := context.Background()
+	r, _ := startRelay(t, db.Pool, nt.JS, relay.Options{PollInterval: time.Hour, DeleteDelay: time.Hour})
+	waitFor(t, 5*time.Second, "leader", func() bool { return r.State() == relay.Leader })
+	for i := 1; i <= 5; i++ {
+		<-r.Drained() // asleep, waiting for a notification
+		if _, err := appendOne(ctx, db.Pool, "test.woke.v1", "k", testData{N: i}); err != nil {
+			t.Fatal(err)
+		}
+		if got := collect(t, nt.JS, outbox.PublicStream, i, 10*time.Second); len(got) != i {
+			t.Fatalf("after commit %d the stream holds %d events: the relay did not wake", i, len(got))
+		}
+	}
+}
