@@ -29,6 +29,22 @@ SELECT greatest(pg_current_xact_id()::text::bigint,
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[]) WITH ORDINALITY AS e(event_id, key, subject, payload, n)
 ORDER BY e.n`
 
+// wakeSQL notifies the relay if it sleeps. It must be a statement of its
+// own after the insert: its snapshot is then taken after this transaction
+// got its id, so a relay that set idle later still waits for it (see
+// relay.lead). It replaces a statement trigger that cost 13-27 % of a
+// single-event write.
+const wakeSQL = `SELECT pg_notify('cairn_outbox', '') FROM outbox.relay WHERE idle`
+
+// NewID returns a new event id (a UUIDv7, so ids sort by time).
+func NewID() (string, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return "", fmt.Errorf("outbox: new event id: %w", err)
+	}
+	return id.String(), nil
+}
+
 // Append records events in tx; they are published after tx commits and never
 // if it rolls back. It takes a pgx.Tx, not a pool, so it cannot be called
 // outside a transaction. Events of one key are published in the order their
@@ -56,13 +72,17 @@ func Append(ctx context.Context, tx pgx.Tx, events ...Event) ([]Appended, error)
 		if err != nil {
 			return nil, err
 		}
-		id, err := uuid.NewV7()
-		if err != nil {
-			return nil, fmt.Errorf("outbox: new event id: %w", err)
+		id := e.ID
+		if id == "" {
+			if id, err = NewID(); err != nil {
+				return nil, err
+			}
+		} else if u, perr := uuid.Parse(id); perr != nil || u.Version() != 7 {
+			return nil, fmt.Errorf("outbox: event %s: id %q is not a UUIDv7 from NewID", e.Type, id)
 		}
 		ce := CloudEvent{
 			SpecVersion:     "1.0",
-			ID:              id.String(),
+			ID:              id,
 			Source:          Source(Module(e.Type)),
 			Type:            e.Type,
 			Subject:         e.Key,
@@ -83,7 +103,10 @@ func Append(ctx context.Context, tx pgx.Tx, events ...Event) ([]Appended, error)
 		ids[i], keys[i], subjects[i], payloads[i] = ce.ID, e.Key, Subject(e.Type, e.Visibility), payload
 		out[i] = Appended{ID: ce.ID, Time: now}
 	}
-	if _, err := tx.Exec(ctx, appendSQL, ids, keys, subjects, payloads); err != nil {
+	b := &pgx.Batch{}
+	b.Queue(appendSQL, ids, keys, subjects, payloads)
+	b.Queue(wakeSQL)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("outbox: append %d event(s): %w", len(events), err)
 	}
 	return out, nil
