@@ -42,6 +42,10 @@ type Event struct {
 	Key        string
 	Data       any
 	Visibility Visibility
+	// ID is the event id; empty means a new one. Set it (from NewID) when
+	// the same transaction must record the id before appending, as the
+	// ledger's log does.
+	ID string
 }
 
 var typePattern = regexp.MustCompile(`^([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*)\.v([1-9][0-9]*)$`)

@@ -166,8 +166,12 @@ func (m *Module) move(ctx context.Context, kind, accountID string, amount int64,
 				return json.Unmarshal(stored, &mv)
 			}
 		}
+		eventID, err := outbox.NewID()
+		if err != nil {
+			return err
+		}
 		var ok bool
-		mv, ok, err = s.move(ctx, accountID, delta)
+		mv, ok, err = s.move(ctx, accountID, kind, delta, amount, eventID)
 		if err != nil {
 			return err
 		}
@@ -182,15 +186,10 @@ func (m *Module) move(ctx context.Context, kind, accountID string, amount int64,
 				return ErrBalanceLimit
 			}
 		}
-		mv.Amount = amount
-		ev, err := outbox.Append(ctx, tx, outbox.Event{Type: typ, Key: accountID, Data: Moved{
+		mv.Amount, mv.EventID = amount, eventID
+		if _, err := outbox.Append(ctx, tx, outbox.Event{Type: typ, Key: accountID, ID: eventID, Data: Moved{
 			AccountID: accountID, Amount: amount, Currency: mv.Currency, Balance: mv.Balance, Version: mv.Version, OccurredAt: mv.OccurredAt,
-		}})
-		if err != nil {
-			return err
-		}
-		mv.EventID = ev[0].ID
-		if err := s.insertEntry(ctx, accountID, Entry{Version: mv.Version, Type: kind, Amount: amount, Balance: mv.Balance, OccurredAt: mv.OccurredAt, EventID: mv.EventID}); err != nil {
+		}}); err != nil {
 			return err
 		}
 		if key != "" {

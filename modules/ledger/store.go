@@ -32,15 +32,22 @@ func (s store) insertEntry(ctx context.Context, accountID string, e Entry) error
 	return nil
 }
 
-// move applies a signed amount under the row lock, and only if the balance
-// stays within [0, MaxInt64]; ok is false when it would not. The time is
-// never earlier than the account's last change, so as_of queries see one
-// account's history in version order.
-func (s store) move(ctx context.Context, accountID string, delta int64) (m Movement, ok bool, err error) {
-	err = s.db.QueryRow(ctx, `UPDATE ledger.accounts
+// move applies a signed amount under the row lock and appends the log
+// entry in the same statement, only if the balance stays within
+// [0, MaxInt64]; ok is false when it would not. The time is never earlier
+// than the account's last change, so as_of queries see one account's
+// history in version order.
+func (s store) move(ctx context.Context, accountID, kind string, delta, amount int64, eventID string) (m Movement, ok bool, err error) {
+	err = s.db.QueryRow(ctx, `WITH moved AS (
+		UPDATE ledger.accounts
 		SET balance = balance + $2::bigint, version = version + 1, updated_at = greatest(clock_timestamp(), updated_at)
 		WHERE id = $1 AND balance + least($2::bigint, 0) >= 0 AND balance <= $3::bigint - greatest($2::bigint, 0)
-		RETURNING balance, version, currency, updated_at`, accountID, delta, int64(math.MaxInt64),
+		RETURNING id, balance, version, currency, updated_at
+	), logged AS (
+		INSERT INTO ledger.entries (account_id, version, type, amount, balance_after, occurred_at, event_id)
+		SELECT id, version, $4, $5, balance, updated_at, $6 FROM moved
+	)
+	SELECT balance, version, currency, updated_at FROM moved`, accountID, delta, int64(math.MaxInt64), kind, amount, eventID,
 	).Scan(&m.Balance, &m.Version, &m.Currency, &m.OccurredAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return m, false, nil
