@@ -1,12 +1,9 @@
 package ledger_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -52,40 +49,12 @@ func newApp(t *testing.T) *app {
 	return &app{t: t, url: srv.URL + "/api/v1", ledger: m.(*ledger.Module), db: db, nats: nt}
 }
 
-type response struct {
-	Status int
-	Header http.Header
-	Body   map[string]any
-	Raw    string
-}
+type response = testenv.Response
 
+// do sends a request to the module's API (see testenv.Do).
 func (a *app) do(method, path string, body any, header ...string) response {
 	a.t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = bytes.NewBufferString(b)
-	default:
-		j, _ := json.Marshal(b)
-		rd = bytes.NewReader(j)
-	}
-	req, _ := http.NewRequest(method, a.url+path, rd)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		a.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	r := response{Status: resp.StatusCode, Header: resp.Header, Raw: string(raw)}
-	_ = json.Unmarshal(raw, &r.Body)
-	return r
+	return testenv.Do(a.t, method, a.url+path, body, header...)
 }
 
 func (a *app) open(currency string) string {

@@ -5,9 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -76,56 +74,12 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-type response struct {
-	Status int
-	Body   map[string]any
-	Raw    string
-}
+type response = testenv.Response
 
-// code and field read the JSON error shape.
-func (r response) code() string {
-	e, _ := r.Body["error"].(map[string]any)
-	c, _ := e["code"].(string)
-	return c
-}
-
-func (r response) field(name string) any {
-	e, _ := r.Body["error"].(map[string]any)
-	f, _ := e["fields"].(map[string]any)
-	return f[name]
-}
-
-// do sends a request; a string body is sent as is, anything else as JSON.
-// The Content-Type is JSON unless a header pair overrides it. Safe to call
-// from several goroutines.
+// do sends a request to the module's API (see testenv.Do).
 func (a *app) do(method, path string, body any, header ...string) response {
 	a.t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = bytes.NewBufferString(b)
-	default:
-		j, _ := json.Marshal(b)
-		rd = bytes.NewReader(j)
-	}
-	req, _ := http.NewRequest(method, a.url+path, rd)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		a.t.Errorf("%s %s: %v", method, path, err)
-		return response{}
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	r := response{Status: resp.StatusCode, Raw: string(raw)}
-	_ = json.Unmarshal(raw, &r.Body)
-	return r
+	return testenv.Do(a.t, method, a.url+path, body, header...)
 }
 
 func (a *app) signUp(username, email, password string) response {

@@ -54,7 +54,7 @@ func TestConcurrentSignUpsOneEmail(t *testing.T) {
 		switch {
 		case r.Status == 201:
 			created = append(created, r)
-		case r.Status == 409 && r.code() == "email_taken":
+		case r.Status == 409 && r.ErrorCode() == "email_taken":
 			conflicts++
 		default:
 			t.Errorf("unexpected answer %d %s", r.Status, r.Raw)
@@ -237,11 +237,11 @@ func TestInvalidActivationTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	expired := a.do("POST", "/users/activate", map[string]any{"token": token})
-	if expired.Status != 400 || expired.code() != "invalid_token" {
+	if expired.Status != 400 || expired.ErrorCode() != "invalid_token" {
 		t.Fatalf("expired token: %d %s", expired.Status, expired.Raw)
 	}
 	unknown := a.do("POST", "/users/activate", map[string]any{"token": base64.RawURLEncoding.EncodeToString(make([]byte, 32))})
-	if unknown.Status != 400 || unknown.code() != "invalid_token" {
+	if unknown.Status != 400 || unknown.ErrorCode() != "invalid_token" {
 		t.Fatalf("unknown token: %d %s", unknown.Status, unknown.Raw)
 	}
 	if expired.Raw != unknown.Raw {
@@ -334,28 +334,28 @@ func TestBadInputWritesNothing(t *testing.T) {
 	}
 	for _, c := range cases {
 		r := a.do(c.method, c.path, c.body)
-		if r.Status != c.status || r.code() != c.code {
+		if r.Status != c.status || r.ErrorCode() != c.code {
 			t.Errorf("%s: %d %s, want %d %s", c.name, r.Status, r.Raw, c.status, c.code)
 			continue
 		}
-		if c.field != "" && r.field(c.field) == nil {
+		if c.field != "" && r.Field(c.field) == nil {
 			t.Errorf("%s: no message for field %q in %s", c.name, c.field, r.Raw)
 		}
 	}
 	// Blank fields are all reported at once.
 	r := a.do("POST", "/users", body("", "", ""))
-	if r.Status != 400 || r.field("username") == nil || r.field("email") == nil || r.field("password") == nil {
+	if r.Status != 400 || r.Field("username") == nil || r.Field("email") == nil || r.Field("password") == nil {
 		t.Errorf("all fields blank: %d %s", r.Status, r.Raw)
 	}
 	for _, path := range []string{"/users", "/users/activate"} {
-		if r := a.do("POST", path, body("ada", "a@example.com", pw), "Content-Type", "text/plain"); r.Status != 415 || r.code() != "unsupported_media_type" {
+		if r := a.do("POST", path, body("ada", "a@example.com", pw), "Content-Type", "text/plain"); r.Status != 415 || r.ErrorCode() != "unsupported_media_type" {
 			t.Errorf("text/plain to %s: %d %s", path, r.Status, r.Raw)
 		}
 		if r := a.do("POST", path, nil); r.Status != 415 {
 			t.Errorf("no body to %s: %d %s", path, r.Status, r.Raw)
 		}
 		big := body("ada", "a@example.com", strings.Repeat("p", 1<<20))
-		if r := a.do("POST", path, big); r.Status != 413 || r.code() != "payload_too_large" {
+		if r := a.do("POST", path, big); r.Status != 413 || r.ErrorCode() != "payload_too_large" {
 			t.Errorf("body over 1 MiB to %s: %d %.200s", path, r.Status, r.Raw)
 		}
 	}
