@@ -127,6 +127,13 @@ func (in *infra) openBroker(ctx context.Context, cfg config.Config) error {
 // sqlDB is a database/sql view of the pool for goose.
 func (in *infra) sqlDB() *sql.DB { return stdlib.OpenDBFromPool(in.pool) }
 
+// closeWithin closes everything, giving embedded servers timeout to stop.
+func (in *infra) closeWithin(timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	in.close(ctx)
+}
+
 // close releases everything in reverse order of opening.
 func (in *infra) close(ctx context.Context) {
 	if in.nc != nil {

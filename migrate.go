@@ -22,11 +22,7 @@ func migrateCommand(ctx context.Context, cfg config.Config, log *slog.Logger, ar
 		log.Error("migrate", "err", err)
 		return 1
 	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-		defer cancel()
-		in.close(sctx)
-	}()
+	defer in.closeWithin(cfg.ShutdownTimeout)
 	db := in.sqlDB()
 	defer db.Close()
 	p, err := migrations.NewProvider(db)

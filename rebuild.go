@@ -22,7 +22,7 @@ func rebuildCommand(ctx context.Context, cfg config.Config, log *slog.Logger, ar
 		log.Error("rebuild", "err", err)
 		return 1
 	}
-	defer in.close(context.Background())
+	defer in.closeWithin(cfg.ShutdownTimeout)
 	r, err := ledger.Rebuild(ctx, in.pool)
 	if err != nil {
 		log.Error("rebuild", "err", err)

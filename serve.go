@@ -30,11 +30,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-		defer cancel()
-		in.close(sctx)
-	}()
+	defer in.closeWithin(cfg.ShutdownTimeout)
 
 	db := in.sqlDB()
 	defer db.Close()

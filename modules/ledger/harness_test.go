@@ -14,7 +14,6 @@ import (
 	"github.com/cairn-dev/cairn/modules"
 	"github.com/cairn-dev/cairn/modules/ledger"
 	"github.com/cairn-dev/cairn/outbox"
-	"github.com/cairn-dev/cairn/outbox/relay"
 	"github.com/cairn-dev/cairn/testenv"
 	"github.com/cairn-dev/cairn/web"
 )
@@ -41,11 +40,7 @@ func newApp(t *testing.T) *app {
 	}
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	r := relay.New(db.Pool, nt.JS, relay.Options{Logger: log, DeleteDelay: 200 * time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = r.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	testenv.MustRelay(t, db, nt)
 	return &app{t: t, url: srv.URL + "/api/v1", ledger: m.(*ledger.Module), db: db, nats: nt}
 }
 

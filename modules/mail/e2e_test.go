@@ -17,7 +17,6 @@ import (
 	"github.com/cairn-dev/cairn/modules/users"
 	"github.com/cairn-dev/cairn/outbox"
 	"github.com/cairn-dev/cairn/outbox/consumer"
-	"github.com/cairn-dev/cairn/outbox/relay"
 	"github.com/cairn-dev/cairn/testenv"
 )
 
@@ -35,7 +34,7 @@ func newE2E(t *testing.T, smtpURL string) *e2e {
 	nt := testenv.MustNATS(t)
 	f := newFixtureOn(t, db, smtpURL)
 	log := slog.New(slog.DiscardHandler)
-	run(t, relay.New(db.Pool, nt.JS, relay.Options{Logger: log, DeleteDelay: 200 * time.Millisecond}).Run)
+	testenv.MustRelay(t, db, nt)
 	run(t, consumer.New(db.Pool, nt.JS, f.subs.All(), consumer.Options{Logger: log}).Run)
 	return &e2e{fixture: f, nt: nt}
 }

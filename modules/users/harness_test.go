@@ -49,11 +49,7 @@ func newApp(t *testing.T) *app {
 	}
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	r := relay.New(db.Pool, nt.JS, relay.Options{Logger: log, DeleteDelay: 200 * time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = r.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	r := testenv.MustRelay(t, db, nt)
 	return &app{t: t, url: srv.URL + "/api/v1", users: m.(*users.Module), db: db, nats: nt, relay: r, logs: logs}
 }
 

@@ -17,7 +17,6 @@ import (
 
 	"github.com/cairn-dev/cairn/outbox"
 	"github.com/cairn-dev/cairn/outbox/consumer"
-	"github.com/cairn-dev/cairn/outbox/relay"
 	"github.com/cairn-dev/cairn/testenv"
 	"github.com/cairn-dev/cairn/web"
 )
@@ -35,9 +34,7 @@ func newEnv(t *testing.T) *env {
 	if _, err := e.db.Pool.Exec(context.Background(), `CREATE TABLE effects (consumer text, event_id text, key text, n int, seq bigserial)`); err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.DiscardHandler)
-	r := relay.New(e.db.Pool, e.nt.JS, relay.Options{Logger: log, DeleteDelay: 200 * time.Millisecond})
-	runUntilCleanup(t, r.Run)
+	testenv.MustRelay(t, e.db, e.nt)
 	return e
 }
 

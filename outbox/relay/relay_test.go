@@ -3,6 +3,7 @@ package relay_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -315,5 +316,38 @@ func TestWakesOnCommitNotOnPoll(t *testing.T) {
 		if got := collect(t, nt.JS, outbox.PublicStream, i, 10*time.Second); len(got) != i {
 			t.Fatalf("after commit %d the stream holds %d events: the relay did not wake", i, len(got))
 		}
+	}
+}
+
+// The backlog metric counts what is committed and not yet published, and
+// the age of the oldest such event; it falls to zero once the relay runs.
+func TestMetricsReportBacklog(t *testing.T) {
+	db := testenv.MustDB(t)
+	nt := testenv.MustNATS(t)
+	ctx := context.Background()
+	r := relay.New(db.Pool, nt.JS, relay.Options{Logger: slog.New(slog.DiscardHandler)})
+	for i := 0; i < 25; i++ {
+		if _, err := appendOne(ctx, db.Pool, "test.waited.v1", key(i%3), testData{N: i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	m, err := r.Metrics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.State != relay.Stopped || m.Backlog != 25 || m.OldestAgeSeconds <= 0 || m.Published != 0 {
+		t.Fatalf("before the relay runs: %+v, want stopped with a backlog of 25", m)
+	}
+	ctxRun, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = r.Run(ctxRun) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, 10*time.Second, "an empty backlog", func() bool {
+		m, err = r.Metrics(ctx)
+		return err == nil && m.Backlog == 0 && m.Published == 25
+	})
+	if m.State != relay.Leader || m.OldestAgeSeconds != 0 || m.PublishErrors != 0 {
+		t.Fatalf("after draining: %+v", m)
 	}
 }
