@@ -57,6 +57,31 @@ func Append(ctx context.Context, tx pgx.Tx, events ...Event) ([]Appended, error)
 	if len(events) == 0 {
 		return nil, nil
 	}
+	b := &pgx.Batch{}
+	out, err := Queue(ctx, b, events...)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("outbox: append %d event(s): %w", len(events), err)
+	}
+	return out, nil
+}
+
+// Queue is Append for a caller that pipelines its transaction: it encodes
+// the events and queues their insert, and the relay's wake-up, on b, so they
+// reach PostgreSQL in the same round trip as the caller's other statements
+// (a write-heavy use case can then send BEGIN ... COMMIT in two round trips
+// instead of four). The events are recorded only if b runs inside the
+// transaction that makes the change they announce: sent on a pgx.Tx, or
+// between a BEGIN and a COMMIT the caller queues itself. A statement that
+// fails in b fails the batch, and the caller must roll back. Ordering per
+// key is as for Append. Errors: an invalid event, as for Append; nothing is
+// queued then.
+func Queue(ctx context.Context, b *pgx.Batch, events ...Event) ([]Appended, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
 	md := MetadataFrom(ctx)
 	now := time.Now().UTC()
 	ids := make([]string, len(events))
@@ -103,11 +128,7 @@ func Append(ctx context.Context, tx pgx.Tx, events ...Event) ([]Appended, error)
 		ids[i], keys[i], subjects[i], payloads[i] = ce.ID, e.Key, Subject(e.Type, e.Visibility), payload
 		out[i] = Appended{ID: ce.ID, Time: now}
 	}
-	b := &pgx.Batch{}
 	b.Queue(appendSQL, ids, keys, subjects, payloads)
 	b.Queue(wakeSQL)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return nil, fmt.Errorf("outbox: append %d event(s): %w", len(events), err)
-	}
 	return out, nil
 }

@@ -6,10 +6,7 @@
 package ledger
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -97,18 +94,19 @@ func (m *Module) Open(ctx context.Context, owner, currency string) (Account, err
 		return Account{}, fmt.Errorf("ledger: new account id: %w", err)
 	}
 	a := Account{ID: id.String(), Owner: owner, Currency: currency, OpenedAt: time.Now().UTC().Truncate(time.Microsecond)}
-	err = pgx.BeginFunc(ctx, m.pool, func(tx pgx.Tx) error {
-		s := store{tx}
-		if err := s.insertAccount(ctx, a); err != nil {
-			return err
-		}
-		ev, err := outbox.Append(ctx, tx, outbox.Event{Type: EventAccountOpened, Key: a.ID, Data: AccountOpened{
+	err = m.pool.AcquireFunc(ctx, func(c *pgxpool.Conn) error {
+		b := &pgx.Batch{}
+		b.Queue("begin")
+		queueInsertAccount(b, a)
+		ev, err := outbox.Queue(ctx, b, outbox.Event{Type: EventAccountOpened, Key: a.ID, Data: AccountOpened{
 			AccountID: a.ID, Owner: a.Owner, Currency: a.Currency, OccurredAt: a.OpenedAt,
 		}})
 		if err != nil {
 			return err
 		}
-		return s.insertEntry(ctx, a.ID, Entry{Type: "opened", OccurredAt: a.OpenedAt, EventID: ev[0].ID})
+		queueInsertEntry(b, a.ID, Entry{Type: "opened", OccurredAt: a.OpenedAt, EventID: ev[0].ID})
+		b.Queue("commit")
+		return sendTx(ctx, c.Conn(), b)
 	})
 	if err != nil {
 		return Account{}, fmt.Errorf("ledger: open account: %w", err)
@@ -128,83 +126,6 @@ func (m *Module) Deposit(ctx context.Context, accountID string, amount int64, id
 // Errors: as Deposit, and ErrInsufficientFunds (nothing is written).
 func (m *Module) Withdraw(ctx context.Context, accountID string, amount int64, idempotencyKey string) (Movement, bool, error) {
 	return m.move(ctx, "withdrawn", accountID, amount, idempotencyKey)
-}
-
-func (m *Module) move(ctx context.Context, kind, accountID string, amount int64, key string) (mv Movement, replayed bool, err error) {
-	fields := map[string]string{}
-	if !validID(accountID) {
-		fields["id"] = "is not a valid account id"
-	}
-	if amount <= 0 {
-		fields["amount"] = "must be a positive whole number of minor units"
-	} else if amount > MaxAmount {
-		fields["amount"] = fmt.Sprintf("must be at most %d", MaxAmount)
-	}
-	if len(key) > 255 {
-		fields["Idempotency-Key"] = "must be at most 255 characters"
-	}
-	if len(fields) > 0 {
-		return mv, false, errs.Validation(fields)
-	}
-	delta, typ := amount, EventDeposited
-	if kind == "withdrawn" {
-		delta, typ = -amount, EventWithdrawn
-	}
-	hash := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%d", kind, accountID, amount)))
-	err = pgx.BeginFunc(ctx, m.pool, func(tx pgx.Tx) error {
-		s := store{tx}
-		if key != "" {
-			stored, storedHash, claimed, err := s.claimIdempotencyKey(ctx, key, hash[:])
-			if err != nil {
-				return err
-			}
-			if !claimed {
-				if !bytes.Equal(storedHash, hash[:]) {
-					return ErrIdempotencyKeyReused
-				}
-				replayed = true
-				return json.Unmarshal(stored, &mv)
-			}
-		}
-		eventID, err := outbox.NewID()
-		if err != nil {
-			return err
-		}
-		var ok bool
-		mv, ok, err = s.move(ctx, accountID, kind, delta, amount, eventID)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			a, err := s.account(ctx, accountID)
-			switch {
-			case err != nil:
-				return err
-			case delta < 0 && a.Balance < amount:
-				return ErrInsufficientFunds
-			default:
-				return ErrBalanceLimit
-			}
-		}
-		mv.Amount, mv.EventID = amount, eventID
-		if _, err := outbox.Append(ctx, tx, outbox.Event{Type: typ, Key: accountID, ID: eventID, Data: Moved{
-			AccountID: accountID, Amount: amount, Currency: mv.Currency, Balance: mv.Balance, Version: mv.Version, OccurredAt: mv.OccurredAt,
-		}}); err != nil {
-			return err
-		}
-		if key != "" {
-			body, err := json.Marshal(mv)
-			if err != nil {
-				return fmt.Errorf("ledger: encode response: %w", err)
-			}
-			return s.saveIdempotentResponse(ctx, key, 201, body)
-		}
-		return nil
-	})
-	if err != nil {
-		return Movement{}, false, fmt.Errorf("ledger: %s: %w", kind, err)
-	}
-	return mv, replayed, nil
 }
 
 // Account returns the account's current state. Errors: Invalid, ErrNotFound.

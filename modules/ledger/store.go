@@ -8,37 +8,30 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/cairn-dev/cairn/modules"
 )
 
 type store struct{ db modules.DBTX }
 
-func (s store) insertAccount(ctx context.Context, a Account) error {
-	_, err := s.db.Exec(ctx, `INSERT INTO ledger.accounts (id, owner, currency, balance, version, opened_at, updated_at)
+func queueInsertAccount(b *pgx.Batch, a Account) {
+	b.Queue(`INSERT INTO ledger.accounts (id, owner, currency, balance, version, opened_at, updated_at)
 		VALUES ($1, $2, $3, 0, 0, $4, $4)`, a.ID, a.Owner, a.Currency, a.OpenedAt)
-	if err != nil {
-		return fmt.Errorf("ledger: insert account: %w", err)
-	}
-	return nil
 }
 
-func (s store) insertEntry(ctx context.Context, accountID string, e Entry) error {
-	_, err := s.db.Exec(ctx, `INSERT INTO ledger.entries (account_id, version, type, amount, balance_after, occurred_at, event_id)
+func queueInsertEntry(b *pgx.Batch, accountID string, e Entry) {
+	b.Queue(`INSERT INTO ledger.entries (account_id, version, type, amount, balance_after, occurred_at, event_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`, accountID, e.Version, e.Type, e.Amount, e.Balance, e.OccurredAt, e.EventID)
-	if err != nil {
-		return fmt.Errorf("ledger: append entry: %w", err)
-	}
-	return nil
 }
 
-// move applies a signed amount under the row lock and appends the log
-// entry in the same statement, only if the balance stays within
-// [0, MaxInt64]; ok is false when it would not. The time is never earlier
-// than the account's last change, so as_of queries see one account's
-// history in version order.
-func (s store) move(ctx context.Context, accountID, kind string, delta, amount int64, eventID string) (m Movement, ok bool, err error) {
-	err = s.db.QueryRow(ctx, `WITH moved AS (
+// queueMove queues the signed amount's update under the row lock and the
+// log entry's insert, as one statement, applied only if the balance stays
+// within [0, MaxInt64]; *moved says whether it was. The time is never
+// earlier than the account's last change, so as_of queries see one
+// account's history in version order.
+func queueMove(b *pgx.Batch, accountID, kind string, delta, amount int64, eventID string, m *Movement, moved *bool) {
+	b.Queue(`WITH moved AS (
 		UPDATE ledger.accounts
 		SET balance = balance + $2::bigint, version = version + 1, updated_at = greatest(clock_timestamp(), updated_at)
 		WHERE id = $1 AND balance + least($2::bigint, 0) >= 0 AND balance <= $3::bigint - greatest($2::bigint, 0)
@@ -48,15 +41,18 @@ func (s store) move(ctx context.Context, accountID, kind string, delta, amount i
 		SELECT id, version, $4, $5, balance, updated_at, $6 FROM moved
 	)
 	SELECT balance, version, currency, updated_at FROM moved`, accountID, delta, int64(math.MaxInt64), kind, amount, eventID,
-	).Scan(&m.Balance, &m.Version, &m.Currency, &m.OccurredAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return m, false, nil
-	}
-	if err != nil {
-		return m, false, fmt.Errorf("ledger: update balance: %w", err)
-	}
-	m.AccountID = accountID
-	return m, true, nil
+	).QueryRow(func(r pgx.Row) error {
+		err := r.Scan(&m.Balance, &m.Version, &m.Currency, &m.OccurredAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			*moved = false
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("ledger: update balance: %w", err)
+		}
+		m.AccountID, *moved = accountID, true
+		return nil
+	})
 }
 
 func (s store) account(ctx context.Context, id string) (Account, error) {
@@ -102,28 +98,31 @@ func (s store) entries(ctx context.Context, id string, afterVersion int64, limit
 	return out, nil
 }
 
-// claimIdempotencyKey records the key for this request, waiting for a
-// concurrent request with the same key to finish first. It returns the
-// stored response when the key was already used.
-func (s store) claimIdempotencyKey(ctx context.Context, key string, hash []byte) (stored []byte, storedHash []byte, claimed bool, err error) {
-	tag, err := s.db.Exec(ctx, `INSERT INTO ledger.idempotency_keys (key, request_hash) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, key, hash)
-	if err != nil {
-		return nil, nil, false, fmt.Errorf("ledger: claim idempotency key: %w", err)
-	}
-	if tag.RowsAffected() == 1 {
-		return nil, nil, true, nil
-	}
-	err = s.db.QueryRow(ctx, `SELECT response, request_hash FROM ledger.idempotency_keys WHERE key = $1`, key).Scan(&stored, &storedHash)
-	if err != nil {
-		return nil, nil, false, fmt.Errorf("ledger: read idempotency key: %w", err)
-	}
-	return stored, storedHash, false, nil
+// idempotencyClaim is what queueClaimIdempotencyKey learns of a key.
+type idempotencyClaim struct {
+	claimed     bool   // this request recorded the key
+	response    []byte // otherwise the first request's response
+	requestHash []byte // and the hash of its request
 }
 
-func (s store) saveIdempotentResponse(ctx context.Context, key string, status int, response []byte) error {
-	_, err := s.db.Exec(ctx, `UPDATE ledger.idempotency_keys SET status = $2, response = $3 WHERE key = $1`, key, status, response)
-	if err != nil {
-		return fmt.Errorf("ledger: store idempotent response: %w", err)
-	}
-	return nil
+// queueClaimIdempotencyKey queues recording the key for this request, which
+// waits for a concurrent request with the same key to finish first, then
+// the key's row: the first request's response when the key was used before.
+func queueClaimIdempotencyKey(b *pgx.Batch, key string, hash []byte, c *idempotencyClaim) {
+	b.Queue(`INSERT INTO ledger.idempotency_keys (key, request_hash) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, key, hash).
+		Exec(func(tag pgconn.CommandTag) error {
+			c.claimed = tag.RowsAffected() == 1
+			return nil
+		})
+	b.Queue(`SELECT response, request_hash FROM ledger.idempotency_keys WHERE key = $1`, key).
+		QueryRow(func(r pgx.Row) error {
+			if err := r.Scan(&c.response, &c.requestHash); err != nil {
+				return fmt.Errorf("ledger: read idempotency key: %w", err)
+			}
+			return nil
+		})
+}
+
+func queueSaveIdempotentResponse(b *pgx.Batch, key string, status int, response []byte) {
+	b.Queue(`UPDATE ledger.idempotency_keys SET status = $2, response = $3 WHERE key = $1`, key, status, response)
 }
