@@ -15,7 +15,10 @@ type Metrics struct {
 	OldestAgeSeconds float64
 	Published        uint64
 	PublishErrors    uint64
-	LastError        string
+	// Idles counts the times this process's leader found the outbox empty
+	// and went idle, waiting for a writer's NOTIFY.
+	Idles     uint64
+	LastError string
 }
 
 // Metrics returns the counters of this process's relay and the outbox
@@ -25,6 +28,7 @@ func (r *Relay) Metrics(ctx context.Context) (Metrics, error) {
 		State:         r.state.Load().(State),
 		Published:     r.published.Load(),
 		PublishErrors: r.publishErrors.Load(),
+		Idles:         r.idles.Load(),
 	}
 	r.errMu.Lock()
 	m.LastError = r.lastErr

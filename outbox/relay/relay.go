@@ -41,6 +41,10 @@ type Options struct {
 	// longer than JetStream's sync interval, so the event is on disk before
 	// its row goes.
 	DeleteDelay time.Duration
+	// IdleAfter is how long the leader keeps polling an empty outbox
+	// (every millisecond) before it goes idle and waits for a writer's
+	// NOTIFY: under steady load it then never goes idle.
+	IdleAfter time.Duration
 	// StandbyInterval is how often a standby tries to become leader.
 	StandbyInterval time.Duration
 	// AckTimeout bounds the wait for a batch's publish acks.
@@ -61,6 +65,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.DeleteDelay <= 0 {
 		o.DeleteDelay = 3 * time.Second
+	}
+	if o.IdleAfter <= 0 {
+		o.IdleAfter = 5 * time.Millisecond
 	}
 	if o.StandbyInterval <= 0 {
 		o.StandbyInterval = time.Second
@@ -86,6 +93,7 @@ type Relay struct {
 	state         atomic.Value // State
 	published     atomic.Uint64
 	publishErrors atomic.Uint64
+	idles         atomic.Uint64
 	errMu         sync.Mutex
 	lastErr       string
 	drained       chan struct{} // closed and replaced whenever the leader finds the outbox empty
