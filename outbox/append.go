@@ -29,6 +29,14 @@ SELECT greatest(pg_current_xact_id()::text::bigint,
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[]) WITH ORDINALITY AS e(event_id, key, subject, payload, n)
 ORDER BY e.n`
 
+// appendOneSQL is appendSQL for the common single event, without the arrays:
+// encoding four one-element arrays was a few percent of a deposit's CPU.
+const appendOneSQL = `
+INSERT INTO outbox.events (txid, event_id, key, subject, payload)
+VALUES (greatest(pg_current_xact_id()::text::bigint,
+                 (SELECT max(o.txid) FROM outbox.events o WHERE o.key = $2)),
+        $1, $2, $3, $4)`
+
 // wakeSQL notifies the relay if it sleeps. It must be a statement of its
 // own after the insert: its snapshot is then taken after this transaction
 // got its id, so a relay that set idle later still waits for it (see
@@ -128,7 +136,11 @@ func Queue(ctx context.Context, b *pgx.Batch, events ...Event) ([]Appended, erro
 		ids[i], keys[i], subjects[i], payloads[i] = ce.ID, e.Key, Subject(e.Type, e.Visibility), payload
 		out[i] = Appended{ID: ce.ID, Time: now}
 	}
-	b.Queue(appendSQL, ids, keys, subjects, payloads)
+	if len(events) == 1 {
+		b.Queue(appendOneSQL, ids[0], keys[0], subjects[0], payloads[0])
+	} else {
+		b.Queue(appendSQL, ids, keys, subjects, payloads)
+	}
 	b.Queue(wakeSQL)
 	return out, nil
 }
