@@ -62,7 +62,7 @@ func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (*in
 	in.pool, err = pgxpool.NewWithConfig(ctx, pcfg)
 	if err == nil {
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err = waitForDatabase(pctx, in.pool)
+		err = waitForDatabase(pctx, in.pool, log)
 		cancel()
 	}
 	if err != nil {
@@ -74,11 +74,16 @@ func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (*in
 
 // waitForDatabase retries a ping so a database that is still starting (a
 // container beside us) does not fail start-up.
-func waitForDatabase(ctx context.Context, pool *pgxpool.Pool) error {
-	for {
+// It says so once, so a wrong URL is not 30 silent seconds.
+func waitForDatabase(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+	for warned := false; ; warned = true {
 		err := pool.Ping(ctx)
 		if err == nil {
 			return nil
+		}
+		if !warned {
+			deadline, _ := ctx.Deadline()
+			log.Warn("PostgreSQL is not reachable yet; retrying", "err", err, "for", time.Until(deadline).Round(time.Second))
 		}
 		select {
 		case <-ctx.Done():
