@@ -147,7 +147,7 @@ func statusFunc(names []string, checkers []web.Checker, rl *relay.Relay) web.Sta
 		m, err := rl.Metrics(ctx)
 		rs := web.RelayStatus{
 			State: string(m.State), Backlog: m.Backlog, OldestAgeSeconds: m.OldestAgeSeconds,
-			Published: m.Published, PublishErrors: m.PublishErrors, LastError: m.LastError,
+			Published: m.Published, PublishErrors: m.PublishErrors, Idles: m.Idles, LastError: m.LastError,
 		}
 		if err != nil && rs.LastError == "" {
 			rs.LastError = err.Error()

@@ -35,8 +35,10 @@ const (
 
 // BenchmarkLedger measures the ledger's deposit as users see it: HTTP
 // requests to a separate `cairn serve` process over a PostgreSQL with durable
-// commits, events relayed to JetStream and counted by a core NATS
-// subscriber. Run it once:
+// commits, events relayed to the JetStream of Cairn's embedded NATS (as
+// `make run` deploys it) and counted by a core NATS subscriber logged in with
+// the read-only subscriber account. CAIRN_NATS_URL runs Cairn against an
+// external NATS instead. Run it once:
 //
 //	go test ./integration_test -run '^$' -bench '^BenchmarkLedger$' -benchtime 1x -timeout 30m
 //

@@ -30,6 +30,7 @@ type RelayStatus struct {
 	OldestAgeSeconds float64 `json:"oldest_age_seconds"`
 	Published        uint64  `json:"published"`
 	PublishErrors    uint64  `json:"publish_errors"`
+	Idles            uint64  `json:"idles"` // times the leader found nothing to publish and slept
 	LastError        string  `json:"last_error,omitempty"`
 }
 

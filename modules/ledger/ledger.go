@@ -106,7 +106,10 @@ func (m *Module) Open(ctx context.Context, owner, currency string) (Account, err
 		}
 		queueInsertEntry(b, a.ID, Entry{Type: "opened", OccurredAt: a.OpenedAt, EventID: ev[0].ID})
 		b.Queue("commit")
-		return sendTx(ctx, c.Conn(), b)
+		if err := sendTx(ctx, c.Conn(), b); err != nil {
+			return fmt.Errorf("insert account, entry and event: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
 		return Account{}, fmt.Errorf("ledger: open account: %w", err)

@@ -60,13 +60,14 @@ func (m *Module) move(ctx context.Context, kind, accountID string, amount int64,
 // run applies cmd in one transaction in two round trips: BEGIN, the
 // idempotency key's claim and the balance update with its log entry in the
 // first; the outbox event, the stored response and COMMIT in the second. A
-// replay or a refused move rolls back instead of the second: with a key
-// already used, the update that ran in the pipeline is undone.
-func (cmd moveCommand) run(ctx context.Context, conn *pgx.Conn) (mv Movement, replayed bool, err error) {
+// replay or a refused move rolls back instead of the second; a replay's
+// update matched no row, so it wrote nothing and waited on no lock.
+func (cmd moveCommand) run(ctx context.Context, conn *pgx.Conn) (Movement, bool, error) {
 	eventID, err := outbox.NewID()
 	if err != nil {
-		return mv, false, err
+		return Movement{}, false, err
 	}
+	var mv Movement
 	b := &pgx.Batch{}
 	b.Queue("begin")
 	var claim idempotencyClaim
@@ -74,33 +75,33 @@ func (cmd moveCommand) run(ctx context.Context, conn *pgx.Conn) (mv Movement, re
 		queueClaimIdempotencyKey(b, cmd.key, cmd.hash, &claim)
 	}
 	var moved bool
-	queueMove(b, cmd.accountID, cmd.kind, cmd.delta, cmd.amount, eventID, &mv, &moved)
+	queueMove(b, cmd.accountID, cmd.kind, cmd.delta, cmd.amount, eventID, cmd.key, &mv, &moved)
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		endTx(ctx, conn)
-		return mv, false, err
+		return Movement{}, false, fmt.Errorf("claim key and update balance: %w", err)
 	}
 
 	switch {
 	case cmd.key != "" && !claim.claimed:
 		endTx(ctx, conn)
 		if !bytes.Equal(claim.requestHash, cmd.hash) {
-			return mv, false, ErrIdempotencyKeyReused
+			return Movement{}, false, ErrIdempotencyKeyReused
 		}
-		mv = Movement{}
-		if err := json.Unmarshal(claim.response, &mv); err != nil {
-			return mv, false, fmt.Errorf("decode stored response: %w", err)
+		var stored Movement
+		if err := json.Unmarshal(claim.response, &stored); err != nil {
+			return Movement{}, false, fmt.Errorf("decode stored response: %w", err)
 		}
-		return mv, true, nil
+		return stored, true, nil
 	case !moved:
 		defer endTx(ctx, conn)
 		a, err := store{conn}.account(ctx, cmd.accountID)
 		switch {
 		case err != nil:
-			return mv, false, err
+			return Movement{}, false, err
 		case cmd.delta < 0 && a.Balance < cmd.amount:
-			return mv, false, ErrInsufficientFunds
+			return Movement{}, false, ErrInsufficientFunds
 		default:
-			return mv, false, ErrBalanceLimit
+			return Movement{}, false, ErrBalanceLimit
 		}
 	}
 
@@ -110,19 +111,19 @@ func (cmd moveCommand) run(ctx context.Context, conn *pgx.Conn) (mv Movement, re
 		AccountID: cmd.accountID, Amount: cmd.amount, Currency: mv.Currency, Balance: mv.Balance, Version: mv.Version, OccurredAt: mv.OccurredAt,
 	}}); err != nil {
 		endTx(ctx, conn)
-		return mv, false, err
+		return Movement{}, false, err
 	}
 	if cmd.key != "" {
 		body, err := json.Marshal(mv)
 		if err != nil {
 			endTx(ctx, conn)
-			return mv, false, fmt.Errorf("encode response: %w", err)
+			return Movement{}, false, fmt.Errorf("encode response: %w", err)
 		}
 		queueSaveIdempotentResponse(b, cmd.key, 201, body)
 	}
 	b.Queue("commit")
 	if err := sendTx(ctx, conn, b); err != nil {
-		return mv, false, err
+		return Movement{}, false, fmt.Errorf("append event and commit: %w", err)
 	}
 	return mv, false, nil
 }

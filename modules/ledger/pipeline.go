@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -27,9 +28,13 @@ func sendTx(ctx context.Context, conn *pgx.Conn, b *pgx.Batch) error {
 // failed statement it is aborted, and after a refused or replayed request
 // it is simply not wanted. A broken connection is left to the pool, which
 // discards a connection released inside a transaction.
+// The rollback is sent even when ctx is cancelled (a client that hung up
+// between the batches), so the connection can go back to the pool.
 func endTx(ctx context.Context, conn *pgx.Conn) {
 	if conn.IsClosed() || conn.PgConn().TxStatus() == 'I' {
 		return
 	}
-	_, _ = conn.Exec(ctx, "rollback")
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_, _ = conn.Exec(rctx, "rollback")
 }

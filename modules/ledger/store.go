@@ -27,20 +27,27 @@ func queueInsertEntry(b *pgx.Batch, accountID string, e Entry) {
 
 // queueMove queues the signed amount's update under the row lock and the
 // log entry's insert, as one statement, applied only if the balance stays
-// within [0, MaxInt64]; *moved says whether it was. The time is never
-// earlier than the account's last change, so as_of queries see one
-// account's history in version order.
-func queueMove(b *pgx.Batch, accountID, kind string, delta, amount int64, eventID string, m *Movement, moved *bool) {
+// within [0, MaxInt64] and, with an idempotency key, only if this request
+// claimed it (a key row without a response is this transaction's own claim:
+// a committed one always has its response); *moved says whether it was.
+// The time is never earlier than the account's last change, so as_of
+// queries see one account's history in version order.
+func queueMove(b *pgx.Batch, accountID, kind string, delta, amount int64, eventID, key string, m *Movement, moved *bool) {
+	var ownKey *string
+	if key != "" {
+		ownKey = &key
+	}
 	b.Queue(`WITH moved AS (
 		UPDATE ledger.accounts
 		SET balance = balance + $2::bigint, version = version + 1, updated_at = greatest(clock_timestamp(), updated_at)
 		WHERE id = $1 AND balance + least($2::bigint, 0) >= 0 AND balance <= $3::bigint - greatest($2::bigint, 0)
+		  AND ($7::text IS NULL OR EXISTS (SELECT 1 FROM ledger.idempotency_keys k WHERE k.key = $7 AND k.response IS NULL))
 		RETURNING id, balance, version, currency, updated_at
 	), logged AS (
 		INSERT INTO ledger.entries (account_id, version, type, amount, balance_after, occurred_at, event_id)
 		SELECT id, version, $4, $5, balance, updated_at, $6 FROM moved
 	)
-	SELECT balance, version, currency, updated_at FROM moved`, accountID, delta, int64(math.MaxInt64), kind, amount, eventID,
+	SELECT balance, version, currency, updated_at FROM moved`, accountID, delta, int64(math.MaxInt64), kind, amount, eventID, ownKey,
 	).QueryRow(func(r pgx.Row) error {
 		err := r.Scan(&m.Balance, &m.Version, &m.Currency, &m.OccurredAt)
 		if errors.Is(err, pgx.ErrNoRows) {
