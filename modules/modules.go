@@ -20,7 +20,7 @@ import (
 )
 
 // Deps is everything a module may use. There is no NATS here: modules
-// publish with outbox.Append inside their own transactions and consume by
+// publish with outbox.Append (or outbox.Queue) inside their own transactions and consume by
 // adding handlers to Consumers.
 type Deps struct {
 	Pool      *pgxpool.Pool
