@@ -127,6 +127,57 @@ func TestIdempotentDeposit(t *testing.T) {
 	}
 }
 
+// A replay answers from the stored response without touching the account:
+// while another transaction holds the account's row lock, it still returns
+// at once, and a new deposit with a fresh key waits for the lock.
+func TestReplayTakesNoAccountLock(t *testing.T) {
+	a := newApp(t)
+	id := a.open("EUR")
+	first := a.do("POST", "/accounts/"+id+"/deposits", map[string]any{"amount": 7}, "Idempotency-Key", "k-lock")
+	if first.Status != 201 {
+		t.Fatalf("first deposit: %d %s", first.Status, first.Raw)
+	}
+	ctx := context.Background()
+	tx, err := a.db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM ledger.accounts WHERE id = $1 FOR UPDATE`, id); err != nil {
+		t.Fatal(err)
+	}
+
+	replayed := make(chan response, 1)
+	go func() {
+		replayed <- a.do("POST", "/accounts/"+id+"/deposits", map[string]any{"amount": 7}, "Idempotency-Key", "k-lock")
+	}()
+	select {
+	case r := <-replayed:
+		if r.Status != 201 || r.Header.Get("Idempotent-Replayed") != "true" || r.Raw != first.Raw {
+			t.Fatalf("replay: %d %v %s", r.Status, r.Header, r.Raw)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the replay waited on the account's row lock")
+	}
+
+	// The control: a new deposit does wait for the lock.
+	fresh := make(chan response, 1)
+	go func() {
+		fresh <- a.do("POST", "/accounts/"+id+"/deposits", map[string]any{"amount": 1}, "Idempotency-Key", "k-new")
+	}()
+	select {
+	case r := <-fresh:
+		t.Fatalf("a new deposit finished while the account was locked: %d %s", r.Status, r.Raw)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-fresh; r.Status != 201 || r.Body["balance"].(float64) != 8 {
+		t.Fatalf("new deposit after the lock: %d %s", r.Status, r.Raw)
+	}
+}
+
 // as_of returns the balance of each moment; a rebuild from the log equals
 // the projection, and repairs it when it was damaged.
 func TestAsOfAndRebuild(t *testing.T) {
