@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -61,12 +62,16 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	subs := &outbox.Subscriptions{}
 	deps := modules.Deps{Pool: in.pool, API: e.Group("/api/v1"), Log: log, Config: cfg, Consumers: subs}
 	var names []string
+	var background []backgroundModule
 	for _, build := range moduleList {
 		m, err := build(deps)
 		if err != nil {
 			return fmt.Errorf("start module: %w", err)
 		}
 		names = append(names, m.Name())
+		if b, ok := m.(backgroundModule); ok {
+			background = append(background, b)
+		}
 	}
 	consumers := consumer.New(in.pool, in.js, subs.All(), consumer.Options{Logger: log})
 	consumers.RegisterAdmin(e.Group("/api/v1/admin"), cfg.AdminToken)
@@ -109,6 +114,12 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	go func() { defer close(consumersDone); _ = consumers.Run(consumersCtx) }()
 	// Stopped before the relay: a handler's events still get published.
 	defer func() { stopConsumers(); <-consumersDone }()
+	modulesCtx, stopModules := context.WithCancel(context.Background())
+	var modulesDone sync.WaitGroup
+	for _, b := range background {
+		modulesDone.Go(func() { _ = b.Run(modulesCtx) })
+	}
+	defer func() { stopModules(); modulesDone.Wait() }()
 
 	httpErr := make(chan error, 1)
 	go func() {
@@ -139,6 +150,13 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 		}
 	}
 	return nil
+}
+
+// backgroundModule is a module with work of its own besides requests and
+// events (the ledger sweeps expired idempotency keys); Run returns when ctx
+// ends, before the database closes.
+type backgroundModule interface {
+	Run(ctx context.Context) error
 }
 
 func statusFunc(names []string, checkers []web.Checker, rl *relay.Relay) web.StatusFunc {

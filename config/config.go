@@ -33,7 +33,24 @@ type Config struct {
 	LogLevel               string        `env:"CAIRN_LOG_LEVEL"`
 	LogFormat              string        `env:"CAIRN_LOG_FORMAT"`
 	ShutdownTimeout        time.Duration `env:"CAIRN_SHUTDOWN_TIMEOUT"`
+	IdempotencyRetention   time.Duration `env:"CAIRN_IDEMPOTENCY_RETENTION"`
 }
+
+// The range of CAIRN_NATS_SYNC_INTERVAL. It must be able to describe a
+// server left at NATS's own default sync_interval, two minutes (the relay
+// then keeps rows 2×2m+1s after their ack); below 10 ms the embedded server
+// would do little but fsync.
+const (
+	MinNATSSyncInterval = 10 * time.Millisecond
+	MaxNATSSyncInterval = 2 * time.Minute
+)
+
+// The range of CAIRN_IDEMPOTENCY_RETENTION: long enough to cover a client's
+// retries, short enough that the table of keys stays bounded.
+const (
+	MinIdempotencyRetention = time.Minute
+	MaxIdempotencyRetention = 365 * 24 * time.Hour
+)
 
 // Default returns the configuration used when nothing is set: everything
 // embedded, under ./data.
@@ -49,6 +66,9 @@ func Default() Config {
 		LogLevel:         "info",
 		LogFormat:        "text",
 		ShutdownTimeout:  30 * time.Second,
+		// Stripe's: a key is remembered for 24 hours, then a request
+		// with it is a new request.
+		IdempotencyRetention: 24 * time.Hour,
 	}
 }
 
@@ -90,8 +110,8 @@ func (c Config) Validate() error {
 	if host, port, err := net.SplitHostPort(c.NATSListen); err != nil || port == "" || (host != "" && net.ParseIP(host) == nil && host != "localhost") {
 		bad("CAIRN_NATS_LISTEN", c.NATSListen, "want ip:port, e.g. 127.0.0.1:4222")
 	}
-	if c.NATSSyncInterval < 10*time.Millisecond || c.NATSSyncInterval > time.Minute {
-		bad("CAIRN_NATS_SYNC_INTERVAL", c.NATSSyncInterval.String(), "want a duration from 10ms to 1m")
+	if c.NATSSyncInterval < MinNATSSyncInterval || c.NATSSyncInterval > MaxNATSSyncInterval {
+		bad("CAIRN_NATS_SYNC_INTERVAL", c.NATSSyncInterval.String(), "want a duration from 10ms to 2m (NATS's default): the server's sync_interval")
 	}
 	if c.NATSReplicas < 1 || c.NATSReplicas > 5 {
 		bad("CAIRN_NATS_REPLICAS", strconv.Itoa(c.NATSReplicas), "want 1 to 5")
@@ -111,6 +131,9 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout < time.Second || c.ShutdownTimeout > 10*time.Minute {
 		bad("CAIRN_SHUTDOWN_TIMEOUT", c.ShutdownTimeout.String(), "want a duration from 1s to 10m")
+	}
+	if c.IdempotencyRetention < MinIdempotencyRetention || c.IdempotencyRetention > MaxIdempotencyRetention {
+		bad("CAIRN_IDEMPOTENCY_RETENTION", c.IdempotencyRetention.String(), "want a duration from 1m to 8760h (a year), e.g. 24h")
 	}
 	return errors.Join(errs...)
 }
@@ -183,5 +206,6 @@ func Load(getenv Getenv) (Config, error) {
 	str("CAIRN_LOG_LEVEL", &c.LogLevel)
 	str("CAIRN_LOG_FORMAT", &c.LogFormat)
 	dur("CAIRN_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout)
+	dur("CAIRN_IDEMPOTENCY_RETENTION", &c.IdempotencyRetention)
 	return c, errors.Join(errs...)
 }

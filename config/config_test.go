@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func env(m map[string]string) Getenv {
@@ -71,5 +72,41 @@ func TestMaskedHidesSecrets(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in:\n%s", want, out)
 		}
+	}
+}
+
+// NATS's own default sync_interval (2m) is accepted, a minute more is not;
+// idempotency keys are kept 24 hours unless told otherwise.
+func TestDurationRanges(t *testing.T) {
+	cases := []struct {
+		name, value string
+		ok          bool
+	}{
+		{"CAIRN_NATS_SYNC_INTERVAL", "2m", true},
+		{"CAIRN_NATS_SYNC_INTERVAL", "10ms", true},
+		{"CAIRN_NATS_SYNC_INTERVAL", "2m1s", false},
+		{"CAIRN_NATS_SYNC_INTERVAL", "0s", false},
+		{"CAIRN_NATS_SYNC_INTERVAL", "-1s", false},
+		{"CAIRN_IDEMPOTENCY_RETENTION", "168h", true},
+		{"CAIRN_IDEMPOTENCY_RETENTION", "1m", true},
+		{"CAIRN_IDEMPOTENCY_RETENTION", "30s", false},
+		{"CAIRN_IDEMPOTENCY_RETENTION", "0s", false},
+		{"CAIRN_IDEMPOTENCY_RETENTION", "9000h", false},
+		{"CAIRN_IDEMPOTENCY_RETENTION", "a day", false},
+	}
+	for _, c := range cases {
+		cfg, err := Load(env(map[string]string{c.name: c.value}))
+		if err == nil {
+			err = cfg.Validate()
+		}
+		if c.ok && err != nil {
+			t.Errorf("%s=%s: refused: %v", c.name, c.value, err)
+		}
+		if !c.ok && (err == nil || !strings.Contains(err.Error(), c.name)) {
+			t.Errorf("%s=%s: want an error naming the setting, got %v", c.name, c.value, err)
+		}
+	}
+	if d := Default().IdempotencyRetention; d != 24*time.Hour {
+		t.Errorf("default idempotency retention %s, want 24h", d)
 	}
 }

@@ -6,6 +6,7 @@ package errs
 import (
 	"errors"
 	"fmt"
+	"maps"
 )
 
 // Kind says what went wrong from the caller's point of view.
@@ -26,6 +27,11 @@ const (
 
 // Error is a classified error with a stable machine-readable code
 // ("email_taken") and a message safe to show to a client.
+//
+// A sentinel (made by New) matches, with errors.Is, itself and the errors
+// derived from it (Wrap, WithMessage, WithFields), and nothing else: two
+// modules' sentinels that share a code ("not_found") stay distinct, so a
+// caller can tell "no such account" from "the mailbox is off".
 type Error struct {
 	Kind    Kind
 	Code    string
@@ -34,6 +40,10 @@ type Error struct {
 	Fields map[string]string
 	// Err is the cause; it is logged, never shown to clients.
 	Err error
+
+	// parent is the error this one was derived from; nil for a sentinel
+	// or an Error built as a literal.
+	parent *Error
 }
 
 func (e *Error) Error() string {
@@ -45,21 +55,67 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Is makes errors.Is(err, sentinel) match any *Error with the same kind and
-// code, so modules can declare sentinels and still attach causes or fields.
+// Is makes errors.Is(err, sentinel) match an error derived from sentinel,
+// however many derivations away (errors.Is itself handles err == sentinel).
+// Kind and code alone never match: they are what the client sees, not who
+// raised the error.
 func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
-	return ok && t.Kind == e.Kind && t.Code == e.Code
+	if !ok {
+		return false
+	}
+	for p := e.parent; p != nil; p = p.parent {
+		if p == t {
+			return true
+		}
+	}
+	return false
 }
 
-// New returns an Error of the given kind.
+// New declares a sentinel of the given kind; declare it once, in a package
+// variable, and match it with errors.Is.
 func New(kind Kind, code, message string) *Error {
 	return &Error{Kind: kind, Code: code, Message: message}
 }
 
-// Validation returns an Invalid error with per-field messages.
+// derive copies e as a new error that matches e (and what e matches).
+func (e *Error) derive() *Error {
+	d := *e
+	d.parent = e
+	return &d
+}
+
+// Wrap returns e with cause attached: it still matches e, and the cause is
+// logged but never shown to clients.
+func (e *Error) Wrap(cause error) *Error {
+	d := e.derive()
+	d.Err = cause
+	return d
+}
+
+// WithMessage returns e with another client message; it still matches e.
+// Use it to say more precisely what went wrong, or to declare a narrower
+// sentinel that callers of the broader one keep matching.
+func (e *Error) WithMessage(message string) *Error {
+	d := e.derive()
+	d.Message = message
+	return d
+}
+
+// WithFields returns e with per-field messages; it still matches e.
+func (e *Error) WithFields(fields map[string]string) *Error {
+	d := e.derive()
+	d.Fields = maps.Clone(fields)
+	return d
+}
+
+// ErrValidation is the sentinel of every Validation error.
+var ErrValidation = New(Invalid, "validation_failed", "the request is not valid")
+
+// Validation returns an Invalid error with per-field messages; it matches
+// ErrValidation.
 func Validation(fields map[string]string) *Error {
-	return &Error{Kind: Invalid, Code: "validation_failed", Message: "the request is not valid", Fields: fields}
+	return ErrValidation.WithFields(fields)
 }
 
 // KindOf reports the kind of err, Internal when it carries none.

@@ -1,10 +1,13 @@
 package integration_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cairn-dev/cairn/outbox"
+	"github.com/cairn-dev/cairn/outbox/broker"
 	"github.com/cairn-dev/cairn/testenv"
 )
 
@@ -134,5 +138,91 @@ func TestExternalSubscriberIsReadOnly(t *testing.T) {
 	}
 	if info.State.Msgs != 1 {
 		t.Fatalf("EVENTS holds %d messages, want only Cairn's 1", info.State.Msgs)
+	}
+}
+
+// The subscriber listens on every subject it may subscribe to, _INBOX.>
+// included, while a user signs up: it sees the public events and neither
+// an internal event nor the activation token, which reach the mail module
+// through Cairn's own pull deliveries on Cairn's private inbox prefix.
+func TestSubscriberSeesNoInternalEventOnAnyInbox(t *testing.T) {
+	db := testenv.MustDB(t)
+	port := freePort(t)
+	p := startCairn(t, map[string]string{
+		"CAIRN_DATABASE_URL":             db.URL,
+		"CAIRN_NATS_LISTEN":              fmt.Sprintf("127.0.0.1:%d", port),
+		"CAIRN_NATS_SUBSCRIBER_PASSWORD": "let-me-read",
+	})
+	p.WaitLog("relay is leader", 10*time.Second)
+	permErrs := make(chan error, 16)
+	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", port), nats.UserInfo("subscriber", "let-me-read"),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { permErrs <- err }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	var mu sync.Mutex
+	var seen []*nats.Msg
+	listen := func(subject string) {
+		if _, err := nc.Subscribe(subject, func(m *nats.Msg) { mu.Lock(); seen = append(seen, m); mu.Unlock() }); err != nil {
+			t.Fatalf("subscribe %s: %v", subject, err)
+		}
+	}
+	allowed := broker.SubscriberPermissions().Subscribe.Allow
+	for _, subject := range allowed {
+		listen(subject)
+	}
+	if !slices.Contains(allowed, "_INBOX.>") {
+		t.Fatalf("the subscriber may not subscribe to _INBOX.> (%v): its own JetStream requests need it", allowed)
+	}
+	// Cairn's private prefix, and everything, are refused.
+	listen(broker.InboxPrefix + ".>")
+	listen(">")
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		select {
+		case err := <-permErrs:
+			if !strings.Contains(err.Error(), "Permissions Violation") {
+				t.Fatalf("unexpected error: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the subscriber may subscribe to Cairn's inbox prefix or to >")
+		}
+	}
+
+	code, user := postJSON(t, p.HTTP+"/api/v1/users", map[string]string{"username": "ada", "email": "ada@example.com", "password": "correct horse battery"})
+	if code != 201 {
+		t.Fatalf("sign-up: %d %v", code, user)
+	}
+	token := mailboxToken(t, p.HTTP, "ada@example.com") // the internal event was delivered to Cairn
+	code, user = postJSON(t, p.HTTP+"/api/v1/users", map[string]string{"username": "bob", "email": "bob@example.com", "password": "correct horse battery"})
+	if code != 201 {
+		t.Fatalf("sign-up: %d %v", code, user)
+	}
+	mailboxToken(t, p.HTTP, "bob@example.com")
+	waitUntil(t, 15*time.Second, "the public events of both sign-ups", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, m := range seen {
+			if m.Subject == "events.mail.activation_email_sent.v1" {
+				n++
+			}
+		}
+		return n == 2
+	})
+	time.Sleep(500 * time.Millisecond) // anything still in flight
+	mu.Lock()
+	defer mu.Unlock()
+	for _, m := range seen {
+		if !strings.HasPrefix(m.Subject, "events.") || bytes.Contains(m.Data, []byte(token)) ||
+			bytes.Contains(m.Data, []byte("activation_requested")) || bytes.Contains(m.Data, []byte(`"token"`)) {
+			t.Errorf("the subscriber read %s (reply %q): %.300s", m.Subject, m.Reply, m.Data)
+		}
+	}
+	if !t.Failed() {
+		t.Logf("the subscriber saw %d messages, all public events", len(seen))
 	}
 }

@@ -241,14 +241,41 @@ func (s *Server) openLog() (*os.File, int64, error) {
 	return f, fi.Size(), nil
 }
 
+// errShmInUse is a start refused because processes of an earlier server on
+// the data directory are still attached to its shared memory.
+var errShmInUse = errors.New("processes of an earlier server still hold its shared memory")
+
+// shmRetryPause is how long launch waits before its one retry after
+// errShmInUse: the processes are exiting (Kill waits for its own, so this
+// is for an earlier server that crashed on its own), and a backend that
+// learns of its postmaster's death exits within moments.
+const shmRetryPause = time.Second
+
 // launch starts postgres directly rather than through pg_ctl so that it is
 // our child: we get its exit status, and Pdeathsig ties its life to ours.
+// If processes of an earlier server still hold its shared memory, it tries
+// once more after shmRetryPause.
 func (s *Server) launch(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proc != nil {
 		return fmt.Errorf("PostgreSQL for %s is already running", s.dataDir)
 	}
+	err := s.launchOnce(ctx)
+	if !errors.Is(err, errShmInUse) {
+		return err
+	}
+	s.log.Warn("processes of an earlier PostgreSQL still hold its shared memory; starting again shortly", "in", shmRetryPause)
+	select {
+	case <-ctx.Done():
+		return errors.Join(err, ctx.Err())
+	case <-time.After(shmRetryPause):
+	}
+	return s.launchOnce(ctx)
+}
+
+// launchOnce is one attempt of launch; s.mu is held.
+func (s *Server) launchOnce(ctx context.Context) error {
 	if err := clearStaleLocks(s.dataDir, s.log); err != nil {
 		return err
 	}
@@ -292,11 +319,17 @@ func (s *Server) launch(ctx context.Context) error {
 	if err := s.waitReady(ctx, p); err != nil {
 		// Never leave a half-started server behind: it would hold the data
 		// directory and make the next attempt fail too.
-		if kerr := killTree(cmd.Process); kerr != nil {
+		children, kerr := killTree(cmd.Process)
+		if kerr != nil {
 			err = errors.Join(err, kerr)
 		}
 		<-p.exited
-		return fmt.Errorf("%w; last lines of %s:\n%s", err, s.logPath, logTail(s.logPath, offset))
+		waitChildrenGone(children, time.Now().Add(killWait))
+		tail := logTail(s.logPath, offset)
+		if strings.Contains(tail, "pre-existing shared memory block") {
+			err = errors.Join(errShmInUse, err)
+		}
+		return fmt.Errorf("%w; last lines of %s:\n%s", err, s.logPath, tail)
 	}
 	s.proc = p
 	return nil
@@ -388,13 +421,20 @@ func (s *Server) Kill() error {
 	return s.killAndWait(p)
 }
 
+// killAndWait kills the server's process tree and waits, up to killWait,
+// until the postmaster is reaped and every child it had has exited, so the
+// data directory can be started again at once.
 func (s *Server) killAndWait(p *process) error {
-	err := killTree(p.cmd.Process)
+	children, err := killTree(p.cmd.Process)
+	deadline := time.Now().Add(killWait)
 	select {
 	case <-p.exited:
 	case <-time.After(killWait):
 		s.proc = p // still there; let a later Stop or Kill try again
 		return errors.Join(err, fmt.Errorf("postgres (PID %d) survived SIGKILL for %v", p.cmd.Process.Pid, killWait))
+	}
+	if alive := waitChildrenGone(children, deadline); len(alive) > 0 {
+		err = errors.Join(err, fmt.Errorf("postgres processes %v survived SIGKILL for %v", alive, killWait))
 	}
 	if err != nil {
 		return fmt.Errorf("kill postgres: %w", err)

@@ -78,6 +78,9 @@ type procInfo struct {
 	comm  string
 	state byte
 	ppid  int
+	// start is when the process started, in clock ticks after boot: with
+	// the PID it names one process, even after the PID is reused.
+	start uint64
 }
 
 func readProcStat(pid int) (procInfo, error) {
@@ -90,15 +93,20 @@ func readProcStat(pid int) (procInfo, error) {
 	if open < 0 || closing < open {
 		return procInfo{}, fmt.Errorf("malformed /proc/%d/stat", pid)
 	}
+	// After the comm: state, ppid, ... and starttime, field 22 of stat.
 	fields := strings.Fields(string(b[closing+1:]))
-	if len(fields) < 2 || len(fields[0]) != 1 {
+	if len(fields) < 20 || len(fields[0]) != 1 {
 		return procInfo{}, fmt.Errorf("malformed /proc/%d/stat", pid)
 	}
 	ppid, err := strconv.Atoi(fields[1])
 	if err != nil {
 		return procInfo{}, fmt.Errorf("malformed /proc/%d/stat: %w", pid, err)
 	}
-	return procInfo{comm: string(b[open+1 : closing]), state: fields[0][0], ppid: ppid}, nil
+	start, err := strconv.ParseUint(fields[19], 10, 64)
+	if err != nil {
+		return procInfo{}, fmt.Errorf("malformed /proc/%d/stat: %w", pid, err)
+	}
+	return procInfo{comm: string(b[open+1 : closing]), state: fields[0][0], ppid: ppid, start: start}, nil
 }
 
 // isLivePostgres decides whether the PID recorded in a lock file still
@@ -163,46 +171,6 @@ func clearStaleLocks(dataDir string, log *slog.Logger) error {
 		}
 	}
 	return nil
-}
-
-// killTree SIGKILLs the postmaster and its children. Killing only the
-// postmaster leaves backends attached to the shared memory segment for a
-// while, and a new postmaster refuses to start while they are. Backends call
-// setsid(), so a process-group kill would not reach them; instead the
-// postmaster is frozen first so it cannot fork replacements, then its
-// children are found through /proc. Signals to the postmaster go through
-// os.Process so they cannot hit a recycled PID; while it is stopped it cannot
-// be reaped, so its PID is safe to match against children's parent PIDs.
-func killTree(proc *os.Process) error {
-	pid := proc.Pid
-	if err := proc.Signal(syscall.SIGSTOP); err != nil {
-		if errors.Is(err, os.ErrProcessDone) {
-			return nil
-		}
-		return fmt.Errorf("freeze postmaster %d: %w", pid, err)
-	}
-	var errs []error
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		errs = append(errs, fmt.Errorf("list children of postmaster %d: %w", pid, err))
-	}
-	for _, e := range entries {
-		child, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		info, err := readProcStat(child)
-		if err != nil || info.ppid != pid {
-			continue
-		}
-		if err := syscall.Kill(child, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-			errs = append(errs, fmt.Errorf("kill postgres child %d: %w", child, err))
-		}
-	}
-	if err := proc.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		errs = append(errs, fmt.Errorf("kill postmaster %d: %w", pid, err))
-	}
-	return errors.Join(errs...)
 }
 
 // logTail returns the last lines written to the log since offset, so startup

@@ -18,7 +18,8 @@ import (
 const BodyLimit = 1 << 20
 
 // NewServer returns an echo instance with request ids, a body limit, panic
-// recovery, request logging and the JSON error handler installed.
+// recovery, request logging and the JSON error handler installed; a path
+// parameter must be one whole path segment, or the answer is 404.
 func NewServer(log *slog.Logger) *echo.Echo {
 	e := echo.New()
 	e.HideBanner = true
@@ -33,6 +34,7 @@ func NewServer(log *slog.Logger) *echo.Echo {
 			return err
 		},
 	}))
+	e.Use(wholeSegmentParams)
 	e.Use(limitBody(BodyLimit))
 	e.Use(causalContext)
 	e.Use(middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{

@@ -30,11 +30,18 @@ const MaxAmount int64 = 1_000_000_000_000_000
 type Module struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
+	// keyRetention is how long an Idempotency-Key is remembered.
+	keyRetention time.Duration
 }
 
-// New builds the module and registers its routes.
+// New builds the module and registers its routes. Run sweeps its expired
+// idempotency keys.
 func New(d modules.Deps) (modules.Module, error) {
-	m := &Module{pool: d.Pool, log: d.Log.With("module", "ledger")}
+	retention := d.Config.IdempotencyRetention
+	if retention <= 0 {
+		return nil, fmt.Errorf("ledger: CAIRN_IDEMPOTENCY_RETENTION must be positive, not %s", retention)
+	}
+	m := &Module{pool: d.Pool, log: d.Log.With("module", "ledger"), keyRetention: retention}
 	m.routes(d.API)
 	return m, nil
 }

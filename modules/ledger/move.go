@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -20,9 +21,10 @@ type moveCommand struct {
 	eventType string
 	accountID string
 	amount    int64
-	delta     int64  // amount, or -amount for a withdrawal
-	key       string // the Idempotency-Key, "" for none
-	hash      []byte // of kind, account and amount: what a reused key must match
+	delta     int64         // amount, or -amount for a withdrawal
+	key       string        // the Idempotency-Key, "" for none
+	hash      []byte        // of kind, account and amount: what a reused key must match
+	retention time.Duration // of the key: an older one is claimed afresh
 }
 
 func (m *Module) move(ctx context.Context, kind, accountID string, amount int64, key string) (mv Movement, replayed bool, err error) {
@@ -41,7 +43,7 @@ func (m *Module) move(ctx context.Context, kind, accountID string, amount int64,
 	if len(fields) > 0 {
 		return mv, false, errs.Validation(fields)
 	}
-	cmd := moveCommand{kind: kind, eventType: EventDeposited, accountID: accountID, amount: amount, delta: amount, key: key}
+	cmd := moveCommand{kind: kind, eventType: EventDeposited, accountID: accountID, amount: amount, delta: amount, key: key, retention: m.keyRetention}
 	if kind == "withdrawn" {
 		cmd.eventType, cmd.delta = EventWithdrawn, -amount
 	}
@@ -72,7 +74,7 @@ func (cmd moveCommand) run(ctx context.Context, conn *pgx.Conn) (Movement, bool,
 	b.Queue("begin")
 	var claim idempotencyClaim
 	if cmd.key != "" {
-		queueClaimIdempotencyKey(b, cmd.key, cmd.hash, &claim)
+		queueClaimIdempotencyKey(b, cmd.key, cmd.hash, cmd.retention, &claim)
 	}
 	var moved bool
 	queueMove(b, cmd.accountID, cmd.kind, cmd.delta, cmd.amount, eventID, cmd.key, &mv, &moved)

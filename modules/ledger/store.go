@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/cairn-dev/cairn/modules"
 )
@@ -103,33 +102,4 @@ func (s store) entries(ctx context.Context, id string, afterVersion int64, limit
 		return nil, fmt.Errorf("ledger: read entries: %w", err)
 	}
 	return out, nil
-}
-
-// idempotencyClaim is what queueClaimIdempotencyKey learns of a key.
-type idempotencyClaim struct {
-	claimed     bool   // this request recorded the key
-	response    []byte // otherwise the first request's response
-	requestHash []byte // and the hash of its request
-}
-
-// queueClaimIdempotencyKey queues recording the key for this request, which
-// waits for a concurrent request with the same key to finish first, then
-// the key's row: the first request's response when the key was used before.
-func queueClaimIdempotencyKey(b *pgx.Batch, key string, hash []byte, c *idempotencyClaim) {
-	b.Queue(`INSERT INTO ledger.idempotency_keys (key, request_hash) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, key, hash).
-		Exec(func(tag pgconn.CommandTag) error {
-			c.claimed = tag.RowsAffected() == 1
-			return nil
-		})
-	b.Queue(`SELECT response, request_hash FROM ledger.idempotency_keys WHERE key = $1`, key).
-		QueryRow(func(r pgx.Row) error {
-			if err := r.Scan(&c.response, &c.requestHash); err != nil {
-				return fmt.Errorf("ledger: read idempotency key: %w", err)
-			}
-			return nil
-		})
-}
-
-func queueSaveIdempotentResponse(b *pgx.Batch, key string, status int, response []byte) {
-	b.Queue(`UPDATE ledger.idempotency_keys SET status = $2, response = $3 WHERE key = $1`, key, status, response)
 }

@@ -29,10 +29,13 @@ const InternalMaxAge = 7 * 24 * time.Hour
 
 // Connect dials an external NATS server or cluster (comma-separated URLs,
 // credentials in the URL) and keeps reconnecting for ever: the relay backs
-// off while NATS is away rather than the process dying.
+// off while NATS is away rather than the process dying. Replies to the
+// connection, the pull deliveries of Cairn's consumers among them, go to
+// subjects under InboxPrefix, which external users cannot subscribe to.
 func Connect(url, name string, log *slog.Logger, opts ...nats.Option) (*nats.Conn, error) {
 	base := []nats.Option{
 		nats.Name(name),
+		nats.CustomInboxPrefix(InboxPrefix),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.ReconnectJitter(100*time.Millisecond, time.Second),
@@ -88,3 +91,8 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, replicas int) er
 	}
 	return nil
 }
+
+// InboxPrefix is where replies to Cairn's own connections go: JetStream API
+// answers, publish acks, and the pull deliveries of its consumers, internal
+// events included. No external user may subscribe to it.
+const InboxPrefix = "_CAIRN_INBOX"

@@ -4,7 +4,10 @@ import "github.com/nats-io/nats-server/v2/server"
 
 // SubscriberPermissions lets an external system read public events and keep
 // its own durable consumers on EVENTS, and nothing else: it cannot publish
-// events, touch INTERNAL, or change streams.
+// events, touch INTERNAL, or change streams. It may subscribe to _INBOX.>,
+// where its own JetStream requests are answered, and never to Cairn's
+// InboxPrefix, where Cairn's consumers receive internal events.
+// docker-compose.yml grants the same (a test compares them).
 func SubscriberPermissions() *server.Permissions {
 	return &server.Permissions{
 		Publish: &server.SubjectPermission{
@@ -26,9 +29,13 @@ func SubscriberPermissions() *server.Permissions {
 				"$JS.ACK.EVENTS.>",
 				"$JS.FC.EVENTS.>",
 			},
+			// Not allowed above either; denied so that widening the
+			// allow list cannot let anyone answer Cairn's requests.
+			Deny: []string{InboxPrefix + ".>"},
 		},
 		Subscribe: &server.SubjectPermission{
 			Allow: []string{"events.>", "_INBOX.>"},
+			Deny:  []string{InboxPrefix + ".>"},
 		},
 	}
 }

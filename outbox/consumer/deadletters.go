@@ -100,7 +100,7 @@ func (r *Runtime) Retry(ctx context.Context, id string) error {
 	}
 	var ev outbox.CloudEvent
 	if err := json.Unmarshal(payload, &ev); err != nil {
-		return &errs.Error{Kind: errs.Conflict, Code: "retry_failed", Message: "the dead letter is not a CloudEvents document and cannot be handled", Err: err}
+		return ErrRetryFailed.WithMessage("the dead letter is not a CloudEvents document and cannot be handled").Wrap(err)
 	}
 	herr := r.handleOnce(ctx, s, outbox.Delivery{Event: ev, Subject: d.Subject, Attempt: d.Attempts + 1}, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `DELETE FROM inbox.dead_letters WHERE id = $1`, id)
@@ -113,7 +113,7 @@ func (r *Runtime) Retry(ctx context.Context, id string) error {
 	if _, err := r.pool.Exec(ctx, `UPDATE inbox.dead_letters SET attempts = attempts + 1, last_error = $2, failed_at = now() WHERE id = $1`, id, herr.Error()); err != nil {
 		return fmt.Errorf("consumer: update dead letter: %w", err)
 	}
-	return &errs.Error{Kind: errs.Conflict, Code: "retry_failed", Message: "the handler failed again; the dead letter is kept: " + herr.Error(), Err: herr}
+	return ErrRetryFailed.WithMessage("the handler failed again; the dead letter is kept: " + herr.Error()).Wrap(herr)
 }
 
 // Discard removes a dead letter for good. Errors: ErrDeadLetterNotFound.
