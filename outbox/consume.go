@@ -110,36 +110,38 @@ func (r *Subscriptions) All() []Subscription {
 	return append([]Subscription(nil), r.subs...)
 }
 
-// unavailableError marks an outside system as down.
-type unavailableError struct{ err error }
+// handlerError is a handler's error marked with what the runtime should do
+// about it: "unavailable" (pause) or "permanent" (park at once).
+type handlerError struct {
+	mark string
+	err  error
+}
 
-func (e unavailableError) Error() string { return "unavailable: " + e.err.Error() }
-func (e unavailableError) Unwrap() error { return e.err }
+func (e handlerError) Error() string { return e.mark + ": " + e.err.Error() }
+func (e handlerError) Unwrap() error { return e.err }
+
+func marked(err error, mark string) bool {
+	var h handlerError
+	for e := err; errors.As(e, &h); e = h.err {
+		if h.mark == mark {
+			return true
+		}
+	}
+	return false
+}
 
 // Unavailable wraps err to say an outside system is down: the consumer
 // pauses and retries this event slowly, in order, without counting
 // attempts towards the dead-letter limit.
-func Unavailable(err error) error { return unavailableError{err} }
+func Unavailable(err error) error { return handlerError{"unavailable", err} }
 
 // IsUnavailable reports whether err was wrapped with Unavailable.
-func IsUnavailable(err error) bool {
-	var u unavailableError
-	return errors.As(err, &u)
-}
-
-// permanentError marks an event that can never be handled.
-type permanentError struct{ err error }
-
-func (e permanentError) Error() string { return "permanent: " + e.err.Error() }
-func (e permanentError) Unwrap() error { return e.err }
+func IsUnavailable(err error) bool { return marked(err, "unavailable") }
 
 // Permanent wraps err to say this event will never succeed (it contradicts
 // the consumer's state, say): it is parked as a dead letter at once, without
 // retries. An event whose data cannot be decoded is parked so too.
-func Permanent(err error) error { return permanentError{err} }
+func Permanent(err error) error { return handlerError{"permanent", err} }
 
 // IsPermanent reports whether err was wrapped with Permanent.
-func IsPermanent(err error) bool {
-	var p permanentError
-	return errors.As(err, &p)
-}
+func IsPermanent(err error) bool { return marked(err, "permanent") }
