@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -68,6 +69,7 @@ type App struct {
 	httpErr       chan error
 	stopRelay     func()
 	stopConsumers func()
+	closeOnce     sync.Once
 }
 
 // New connects to PostgreSQL (starting the embedded server if the
@@ -81,7 +83,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		opt.Modules = Modules()
 	}
 	a := &App{cfg: cfg, log: log, version: opt.Version, built: map[string]any{}, httpErr: make(chan error, 1),
-		stopRelay: func() {}, stopConsumers: func() {}}
+		stopRelay: func() {}, stopConsumers: func() {}} // until Start runs them
 	defer func() {
 		if err != nil {
 			a.closeInfra()
@@ -176,16 +178,25 @@ func (a *App) Err() <-chan error { return a.httpErr }
 // Close shuts down in order, within CAIRN_SHUTDOWN_TIMEOUT: no new requests
 // and the ones in flight finished; then no handler running, so every event
 // a handler appended is in the outbox; then the relay publishes what is
-// left; then NATS and the database (the embedded servers stop).
+// left; then NATS and the database (the embedded servers stop). Calling it
+// again does nothing.
 func (a *App) Close() error {
+	a.closeOnce.Do(a.close)
+	return nil
+}
+
+func (a *App) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
+	// 1. HTTP: no new requests; those in flight finish.
 	if a.listener != nil {
 		if err := a.web.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.log.Warn("http shutdown", "err", err)
 		}
 	}
+	// 2. Handlers: none runs any more, so what they appended is in the outbox.
 	a.stopConsumers()
+	// 3. Relay: the leader publishes what is left, then stops.
 	if a.relay.State() == relay.Leader {
 		select {
 		case <-a.relay.Drained():
@@ -195,8 +206,8 @@ func (a *App) Close() error {
 		}
 	}
 	a.stopRelay()
+	// 4. NATS and the database; the embedded servers stop.
 	a.closeInfra()
-	return nil
 }
 
 // closeInfra closes the database and NATS, and stops embedded servers.
