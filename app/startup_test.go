@@ -95,3 +95,14 @@ func TestStartupRefusesMismatchedSubscriptions(t *testing.T) {
 		t.Fatalf("Close closed the pool the app was lent: %v", err)
 	}
 }
+
+// Every module builds on bare Deps (a pool and the default settings, no
+// HTTP, no log, no consumers), as a test that needs none of them builds it.
+func TestModulesBuildOnBareDeps(t *testing.T) {
+	db := testenv.MustDB(t)
+	for _, def := range app.Modules() {
+		if m, err := def.Build(modules.Deps{Pool: db.Pool, Config: config.Default()}); err != nil || m == nil {
+			t.Errorf("%s on bare Deps: %v", def.Name, err)
+		}
+	}
+}
