@@ -1,8 +1,6 @@
 package integration_test
 
 import (
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -15,16 +13,7 @@ func TestModuleCommandsAndMigrationSets(t *testing.T) {
 	db := testenv.MustDB(t)
 	run := func(args ...string) (string, int) {
 		t.Helper()
-		cmd := exec.Command(cairnBinary(t), args...)
-		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "CAIRN_DATABASE_URL=" + db.URL, "CAIRN_LOG_LEVEL=warn"}
-		out, err := cmd.CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return string(out), code
+		return runCairn(t, []string{"CAIRN_DATABASE_URL=" + db.URL, "CAIRN_LOG_LEVEL=warn"}, args...)
 	}
 	if out, code := run("help"); code != 0 || !strings.Contains(out, "cairn rebuild ledger") {
 		t.Errorf("help: exit %d, %q", code, out)
