@@ -266,12 +266,12 @@ func TestArchitectureCheckerReportsViolations(t *testing.T) {
 				"INSERT INTO mail.sent (event_type) VALUES ('users.user_registered.v1')`\n\n" +
 				"const subject = \"events.users.user_registered\"\n\n" +
 				"func wrap(err error) error { return fmt.Errorf(\"mail: handle users.user_registered.v1: %w\", err) }\n",
-			"modules/users/store.go":      "package users\n\nconst q = \"SELECT id FROM users.accounts JOIN pg_catalog.pg_roles r ON true\"\n",
-			"modules/mail/schema.sql":     "/* unlike users.accounts, mail's own */ SELECT * FROM mail.sent;",
-			"migrations/00001_outbox.sql":                   "CREATE TABLE outbox.events (id int);",
-			"migrations/00003_inbox.sql":                    "CREATE TABLE inbox.processed (subject text); -- never users.accounts",
-			"modules/users/migrations/00001_users.sql":      "CREATE TABLE users.accounts (id int);",
-			"modules/mail/migrations/00001_mail.sql":        "-- mail keeps no copy of users.accounts\nCREATE TABLE mail.sent (id int);",
+			"modules/users/store.go":                         "package users\n\nconst q = \"SELECT id FROM users.accounts JOIN pg_catalog.pg_roles r ON true\"\n",
+			"modules/mail/schema.sql":                        "/* unlike users.accounts, mail's own */ SELECT * FROM mail.sent;",
+			"migrations/00001_outbox.sql":                    "CREATE TABLE outbox.events (id int);",
+			"migrations/00003_inbox.sql":                     "CREATE TABLE inbox.processed (subject text); -- never users.accounts",
+			"modules/users/migrations/00001_users.sql":       "CREATE TABLE users.accounts (id int);",
+			"modules/mail/migrations/00001_mail.sql":         "-- mail keeps no copy of users.accounts\nCREATE TABLE mail.sent (id int);",
 			"modules/mail/migrations/00002_mail_subject.sql": "ALTER TABLE mail.sent ADD COLUMN event_type text DEFAULT 'users.account_created.v1';",
 		},
 	}, {
