@@ -110,20 +110,18 @@ type Messages []Message
 
 // OfKey keeps the events of one key (the CloudEvents subject).
 func (ms Messages) OfKey(key string) Messages {
-	var out Messages
-	for _, m := range ms {
-		if m.Subject == key {
-			out = append(out, m)
-		}
-	}
-	return out
+	return ms.where(func(m Message) bool { return m.Subject == key })
 }
 
 // OfType keeps the events of one type.
 func (ms Messages) OfType(eventType string) Messages {
+	return ms.where(func(m Message) bool { return m.Type == eventType })
+}
+
+func (ms Messages) where(keep func(Message) bool) Messages {
 	var out Messages
 	for _, m := range ms {
-		if m.Type == eventType {
+		if keep(m) {
 			out = append(out, m)
 		}
 	}
