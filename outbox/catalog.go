@@ -108,6 +108,8 @@ func (d *Declared) validate() error {
 		return fmt.Errorf("outbox: event type %s has unknown visibility %d", d.Type, d.Visibility)
 	case strings.TrimSpace(d.Description) == "" || strings.Contains(d.Description, "\n"):
 		return fmt.Errorf("outbox: event type %s needs a one-line description", d.Type)
+	case d.Payload.Kind() == reflect.Interface:
+		return fmt.Errorf("outbox: event type %s needs a concrete payload type, not %s", d.Type, d.Payload)
 	}
 	return nil
 }

@@ -77,6 +77,7 @@ func TestDeclareRefusesMistakes(t *testing.T) {
 		"two lines":      func() { outbox.Declare[line](outbox.EventSpec{Type: "kit.wordy.v1", Description: "a\nb"}) },
 		"visibility":     func() { outbox.Declare[line](outbox.EventSpec{Type: "kit.hidden.v1", Visibility: 7, Description: "x"}) },
 		"twice":          func() { outbox.Declare[line](outbox.EventSpec{Type: "kit.order_placed.v1", Description: "again"}) },
+		"any payload":    func() { outbox.Declare[any](outbox.EventSpec{Type: "kit.anything.v1", Description: "x"}) },
 		"unknown tag": func() {
 			outbox.Declare[struct {
 				X string `json:"x" cairn:"secrte"`
