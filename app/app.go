@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -121,9 +122,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	subs := &outbox.Subscriptions{}
 	deps := modules.Deps{Pool: a.infra.pool, API: a.web.Group("/api/v1"), Pages: a.web.Group(""), Log: log, Config: cfg, Consumers: subs}
 	for _, def := range opt.Modules {
+		before := len(subs.All())
 		m, err := def.Build(deps)
 		if err != nil {
 			return nil, fmt.Errorf("start %w", err)
+		}
+		// Durable names are contracts shared by all replicas: a module's
+		// carry its name, so two modules can never take the same one.
+		for _, s := range subs.All()[before:] {
+			if !strings.HasPrefix(s.Consumer, def.Name+"_") {
+				return nil, fmt.Errorf("start module %s: consumer %s must be named %s_<handler>", def.Name, s.Consumer, def.Name)
+			}
 		}
 		a.names = append(a.names, def.Name)
 		a.built[def.Name] = m

@@ -47,6 +47,12 @@ func TestStartupRefusesMismatchedSubscriptions(t *testing.T) {
 		},
 		want: []string{"module probe", "consumer probe_deleted", "users.account_deleted.v1", "which no module declares"},
 	}, {
+		name: "another module's consumer name",
+		on: func(s *outbox.Subscriptions) error {
+			return outbox.Handle(s, "mail_created", outbox.Named[created]("users.account_created.v1", outbox.Public), ignore[created])
+		},
+		want: []string{"module probe", "consumer mail_created must be named probe_<handler>"},
+	}, {
 		name: "wrong visibility",
 		on: func(s *outbox.Subscriptions) error {
 			return outbox.Handle(s, "probe_tokens", outbox.Named[created]("users.activation_requested.v1", outbox.Public), ignore[created])
