@@ -365,6 +365,14 @@ func TestArchitectureCheckerReportsViolations(t *testing.T) {
 		files: map[string]string{"migrations/00011_ledger_idempotency_expiry.sql": "-- +goose Up\nCREATE INDEX ON ledger.idempotency_keys (created_at);"},
 		want:  []string{`[migration-schema] migrations/00011_ledger_idempotency_expiry.sql:2: platform migration names ledger.idempotency_keys: the platform's migrations name no module's schema; ledger's migrations live in modules/ledger/migrations`},
 	}, {
+		name: "declares an event under another module's name",
+		files: map[string]string{"modules/a/events.go": "package a\n\nimport \"x/outbox\"\n\nvar (\n\tOwn   = outbox.Declare[int](outbox.EventSpec{Type: \"a.made.v1\"})\n" +
+			"\tTheirs = outbox.Declare[int](outbox.EventSpec{Type: \"b.made.v1\", Visibility: outbox.Public})\n\tDerived = outbox.Declare[int](outbox.EventSpec{Type: name()})\n)\n"},
+		want: []string{
+			`[event-name] modules/a/events.go:7 declares b.made.v1: a's event types are named a.<event_name>.v<N>`,
+			`[event-name] modules/a/events.go:8 declares : a's event types are named a.<event_name>.v<N>, as explicit constants`,
+		},
+	}, {
 		name:    "allowlist cycle",
 		allowed: map[string][]string{"a": {"b"}, "b": {"c"}, "c": {"a"}},
 		want:    []string{`[allowlist-acyclic] allowedModuleDeps has a cycle: a -> b -> c -> a`},
