@@ -2,11 +2,13 @@
 // modules commit state and events in one PostgreSQL transaction, with a relay
 // that publishes the events to NATS JetStream.
 //
-//	cairn [serve]                 run the server (default)
-//	cairn migrate up|down|status  manage the schema
-//	cairn rebuild ledger          recompute the ledger's balances from its event log
-//	cairn config                  print the effective configuration, secrets masked
-//	cairn version                 print the version
+//	cairn [serve]                        run the server (default)
+//	cairn migrate up|down <set>|status   manage the schema
+//	cairn <verb> <module>                a command a module offers (rebuild ledger)
+//	cairn config                         print the effective configuration, secrets masked
+//	cairn version                        print the version
+//
+// Everything but parsing the command line lives in package app.
 package main
 
 import (
@@ -19,28 +21,18 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"github.com/cairn-dev/cairn/app"
 	"github.com/cairn-dev/cairn/config"
-	"github.com/cairn-dev/cairn/modules"
-	"github.com/cairn-dev/cairn/modules/ledger"
-	"github.com/cairn-dev/cairn/modules/mail"
-	"github.com/cairn-dev/cairn/modules/users"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-// moduleList is every business module, in start order. Adding a module is
-// one line here.
-var moduleList = []modules.Constructor{
-	users.New,
-	mail.New,
-	ledger.New,
+func usage() string {
+	return "usage: cairn [serve | migrate up|down <set>|status | config | version | <verb> <module>]\n\n" +
+		"Commands the modules offer:\n" + app.ModuleCommands() +
+		"\nSettings come from CAIRN_* environment variables; see README.md.\n"
 }
-
-const usage = `usage: cairn [serve | migrate up|down|status | rebuild ledger | config | version]
-
-Settings come from CAIRN_* environment variables; see README.md.
-`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -61,12 +53,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "cairn", fullVersion())
 		return 0
 	case "help", "--help", "-h":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usage())
 		return 0
-	case "serve", "migrate", "rebuild", "config":
+	case "serve", "migrate", "config":
 	default:
-		fmt.Fprintf(stderr, "cairn: unknown command %q\n%s", cmd, usage)
-		return 2
+		if !app.OffersCommand(cmd) {
+			fmt.Fprintf(stderr, "cairn: unknown command %q\n%s", cmd, usage())
+			return 2
+		}
 	}
 	cfg, err := config.Load(os.LookupEnv)
 	if err == nil {
@@ -84,15 +78,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	case "migrate":
-		return migrateCommand(ctx, cfg, log, args, stdout, stderr)
-	case "rebuild":
-		return rebuildCommand(ctx, cfg, log, args, stdout, stderr)
+		return app.MigrateCommand(ctx, cfg, log, args, stdout, stderr)
+	case "serve":
+	default:
+		return app.ModuleCommand(ctx, cfg, log, cmd, args, stdout, stderr)
 	}
 	if len(args) > 0 {
-		fmt.Fprintf(stderr, "cairn: serve takes no arguments\n%s", usage)
+		fmt.Fprintf(stderr, "cairn: serve takes no arguments\n%s", usage())
 		return 2
 	}
-	if err := serve(ctx, cfg, log); err != nil {
+	if err := app.Serve(ctx, cfg, log, fullVersion()); err != nil {
 		log.Error("cairn stopped with an error", "err", err)
 		return 1
 	}

@@ -19,6 +19,7 @@ const (
 	ruleNoNATS          = "no-nats"
 	ruleSQLSchema       = "sql-schema"
 	ruleMigrationSchema = "migration-schema"
+	ruleEventName       = "event-name"
 )
 
 // archViolation is one broken rule; msg names the offending package or file.
@@ -88,7 +89,7 @@ func checkArchitecture(l archLayout, allowed map[string][]string, tree archTree)
 	names := slices.Concat(tree.modules, slices.Collect(maps.Keys(allowed)))
 	slices.Sort(names)
 	names = slices.Compact(names)
-	return slices.Concat(checkImports(l, allowed, tree.pkgs), checkSQL(names, tree.files))
+	return slices.Concat(checkImports(l, allowed, tree.pkgs), checkSQL(names, tree.files), checkEventNames(tree.files))
 }
 
 // checkAllowlist reports every cycle in the allowlist: modules that may reach

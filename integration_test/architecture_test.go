@@ -37,8 +37,9 @@ func TestArchitectureAllowlistIsAcyclic(t *testing.T) {
 }
 
 // TestArchitectureModuleBoundaries checks Cairn itself: module imports
-// against allowedModuleDeps, no NATS in any module, and no module SQL or
-// migration naming another module's schema or the outbox's.
+// against allowedModuleDeps, no NATS in any module, no module SQL (its
+// migrations in modules/<name>/migrations included) naming another module's
+// schema or the outbox's, and no platform migration naming a module's.
 func TestArchitectureModuleBoundaries(t *testing.T) {
 	t.Parallel()
 	root := mustArchRepoRoot(t)
@@ -82,7 +83,8 @@ func TestArchitectureCheckerFixtureModule(t *testing.T) {
 		`[sql-schema] modules/a/schema.sql:1 names c.stuff`,
 		`[sql-schema] modules/a/store.go:5 names b.things`,
 		`[sql-schema] modules/a/store.go:8 names outbox.events`,
-		`[migration-schema] migrations/00003_a.sql:4: migration of "a" names b.things`,
+		`[sql-schema] modules/a/migrations/00001_a.sql:4 names b.things`,
+		`[migration-schema] migrations/00002_outbox_cleanup.sql:3: platform migration names a.widgets`,
 	)
 }
 
@@ -264,12 +266,13 @@ func TestArchitectureCheckerReportsViolations(t *testing.T) {
 				"INSERT INTO mail.sent (event_type) VALUES ('users.user_registered.v1')`\n\n" +
 				"const subject = \"events.users.user_registered\"\n\n" +
 				"func wrap(err error) error { return fmt.Errorf(\"mail: handle users.user_registered.v1: %w\", err) }\n",
-			"modules/users/store.go":      "package users\n\nconst q = \"SELECT id FROM users.accounts JOIN pg_catalog.pg_roles r ON true\"\n",
-			"modules/mail/schema.sql":     "/* unlike users.accounts, mail's own */ SELECT * FROM mail.sent;",
-			"migrations/00001_outbox.sql": "CREATE TABLE outbox.events (id int);",
-			"migrations/00002_users.sql":  "CREATE TABLE users.accounts (id int);",
-			"migrations/00003_mail.sql":   "-- mail keeps no copy of users.accounts\nCREATE TABLE mail.sent (id int);",
-			"migrations/00004_seed.sql":   "SELECT * FROM users.accounts; -- names no module, so owned by none",
+			"modules/users/store.go":                         "package users\n\nconst q = \"SELECT id FROM users.accounts JOIN pg_catalog.pg_roles r ON true\"\n",
+			"modules/mail/schema.sql":                        "/* unlike users.accounts, mail's own */ SELECT * FROM mail.sent;",
+			"migrations/00001_outbox.sql":                    "CREATE TABLE outbox.events (id int);",
+			"migrations/00003_inbox.sql":                     "CREATE TABLE inbox.processed (subject text); -- never users.accounts",
+			"modules/users/migrations/00001_users.sql":       "CREATE TABLE users.accounts (id int);",
+			"modules/mail/migrations/00001_mail.sql":         "-- mail keeps no copy of users.accounts\nCREATE TABLE mail.sent (id int);",
+			"modules/mail/migrations/00002_mail_subject.sql": "ALTER TABLE mail.sent ADD COLUMN event_type text DEFAULT 'users.account_created.v1';",
 		},
 	}, {
 		name:    "imports a module not allowlisted",
@@ -347,16 +350,28 @@ func TestArchitectureCheckerReportsViolations(t *testing.T) {
 		want:  []string{`[sql-schema] modules/a/broken.go: cannot parse`},
 	}, {
 		name:  "module's migration names another module's table",
-		files: map[string]string{"migrations/00007_a.sql": "CREATE TABLE a.x (user_id bigint REFERENCES b.users (id));"},
-		want:  []string{`[migration-schema] migrations/00007_a.sql:1: migration of "a" names b.users: a's SQL names only schema a`},
+		files: map[string]string{"modules/a/migrations/00007_a.sql": "CREATE TABLE a.x (user_id bigint REFERENCES b.users (id));"},
+		want:  []string{`[sql-schema] modules/a/migrations/00007_a.sql:1 names b.users: a's SQL names only schema a`},
 	}, {
 		name:  "module's migration names the outbox",
-		files: map[string]string{"migrations/00008_add_index_a.sql": "\nCREATE INDEX ON outbox.events (subject);"},
-		want:  []string{`[migration-schema] migrations/00008_add_index_a.sql:2: migration of "a" names outbox.events`},
+		files: map[string]string{"modules/a/migrations/00008_add_index.sql": "\nCREATE INDEX ON outbox.events (subject);"},
+		want:  []string{`[sql-schema] modules/a/migrations/00008_add_index.sql:2 names outbox.events: modules write events with outbox.Append`},
 	}, {
-		name:  "outbox migration names a module's table",
+		name:  "platform migration names a module's table",
 		files: map[string]string{"migrations/00009_outbox_cleanup.sql": "DELETE FROM users.accounts;"},
-		want:  []string{`[migration-schema] migrations/00009_outbox_cleanup.sql:1: migration of "outbox" names users.accounts`},
+		want:  []string{`[migration-schema] migrations/00009_outbox_cleanup.sql:1: platform migration names users.accounts: the platform's migrations name no module's schema`},
+	}, {
+		name:  "a module's migration left among the platform's",
+		files: map[string]string{"migrations/00011_ledger_idempotency_expiry.sql": "-- +goose Up\nCREATE INDEX ON ledger.idempotency_keys (created_at);"},
+		want:  []string{`[migration-schema] migrations/00011_ledger_idempotency_expiry.sql:2: platform migration names ledger.idempotency_keys: the platform's migrations name no module's schema; ledger's migrations live in modules/ledger/migrations`},
+	}, {
+		name: "declares an event under another module's name",
+		files: map[string]string{"modules/a/events.go": "package a\n\nimport \"x/outbox\"\n\nvar (\n\tOwn   = outbox.Declare[int](outbox.EventSpec{Type: \"a.made.v1\"})\n" +
+			"\tTheirs = outbox.Declare[int](outbox.EventSpec{Type: \"b.made.v1\", Visibility: outbox.Public})\n\tDerived = outbox.Declare[int](outbox.EventSpec{Type: name()})\n)\n"},
+		want: []string{
+			`[event-name] modules/a/events.go:7 declares b.made.v1: a's event types are named a.<event_name>.v<N>`,
+			`[event-name] modules/a/events.go:8 declares : a's event types are named a.<event_name>.v<N>, as explicit constants`,
+		},
 	}, {
 		name:    "allowlist cycle",
 		allowed: map[string][]string{"a": {"b"}, "b": {"c"}, "c": {"a"}},

@@ -14,8 +14,9 @@ import (
 )
 
 // checkSQL reports SQL that names another module's schema or the outbox's:
-// in a module's .sql files and SQL-looking Go string literals, and in a
-// migration whose file name names a module (00002_users.sql) or the outbox.
+// in a module's .sql files (its migrations among them) and SQL-looking Go
+// string literals, and any module's schema in the platform's migrations
+// (migrations/*.sql), which must stay the platform's own.
 // modules is the set of module names; files maps slash paths to contents.
 func checkSQL(modules []string, files map[string]string) []archViolation {
 	schemas := append(slices.Clone(modules), "outbox")
@@ -39,12 +40,8 @@ func checkSQL(modules []string, files map[string]string) []archViolation {
 			continue
 		}
 		if dir, file := path.Split(name); dir == "migrations/" && strings.HasSuffix(file, ".sql") {
-			owner := migrationOwner(file, schemas)
-			if owner == "" {
-				continue
-			}
-			out = append(out, findRefs(ref, owner, sqlCode(src), func(off int) string {
-				return fmt.Sprintf("%s:%d: migration of %q", name, 1+strings.Count(src[:off], "\n"), owner)
+			out = append(out, findRefs(ref, "outbox", sqlCode(src), func(off int) string {
+				return fmt.Sprintf("%s:%d: platform migration", name, 1+strings.Count(src[:off], "\n"))
 			}, ruleMigrationSchema)...)
 		}
 	}
@@ -73,29 +70,15 @@ func findRefs(ref *regexp.Regexp, owner, code string, where func(off int) string
 		}
 		name := code[start:m[1]]
 		why := fmt.Sprintf("%s's SQL names only schema %s", owner, owner)
-		if schema == "outbox" {
+		switch {
+		case rule == ruleMigrationSchema:
+			why = fmt.Sprintf("the platform's migrations name no module's schema; %s's migrations live in modules/%s/migrations", schema, schema)
+		case schema == "outbox":
 			why = "modules write events with outbox.Append, never the outbox tables"
 		}
 		out = append(out, archViolation{rule, fmt.Sprintf("%s names %s: %s", where(m[2]), name, why)})
 	}
 	return out
-}
-
-// migrationOwner is the module (or "outbox") that a migration NNNNN_<name>.sql
-// belongs to: the first owner named among the words of <name>, or "".
-func migrationOwner(file string, owners []string) string {
-	num, rest, ok := strings.Cut(strings.TrimSuffix(file, ".sql"), "_")
-	if !ok || strings.Trim(num, "0123456789") != "" {
-		return ""
-	}
-	words := "_" + rest + "_"
-	best, at := "", len(words)
-	for _, o := range owners {
-		if i := strings.Index(words, "_"+o+"_"); i >= 0 && (i < at || i == at && len(o) > len(best)) {
-			best, at = o, i
-		}
-	}
-	return best
 }
 
 // A Go string is taken for SQL when it starts with a statement keyword in any

@@ -60,6 +60,9 @@ func BenchmarkRelay(b *testing.B) {
 	drainType := "bench.drain_r" + tag + ".v1"
 	e2eType := "bench.e2e_r" + tag + ".v1"
 	latType := "bench.latency_r" + tag + ".v1"
+	for _, typ := range []string{drainType, e2eType, latType} {
+		outbox.Declare[benchData](outbox.EventSpec{Type: typ, Visibility: outbox.Public, Description: "A relay benchmark event."})
+	}
 
 	sum := map[string]any{"bench": "relay"}
 

@@ -44,6 +44,22 @@ func cairnBinary(tb testing.TB) string {
 	return binPath
 }
 
+// runCairn runs the binary to the end with env over a bare environment and
+// returns its output and exit code.
+func runCairn(tb testing.TB, env []string, args ...string) (string, int) {
+	tb.Helper()
+	cmd := exec.Command(cairnBinary(tb), args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		tb.Fatal(err)
+	}
+	return string(out), code
+}
+
 // cairnProc is a running `cairn serve`.
 type cairnProc struct {
 	tb   testing.TB

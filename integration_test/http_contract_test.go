@@ -34,8 +34,8 @@ func TestUnknownPathsUnderEveryModuleRouteAre404(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	e := web.NewServer(log)
 	deps := modules.Deps{Pool: db.Pool, API: e.Group("/api/v1"), Log: log, Config: config.Default(), Consumers: &outbox.Subscriptions{}}
-	for _, build := range []modules.Constructor{users.New, mail.New, ledger.New} {
-		if _, err := build(deps); err != nil {
+	for _, def := range []modules.Definition{users.Definition, mail.Definition, ledger.Definition} {
+		if _, err := def.Build(deps); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -101,19 +101,7 @@ func TestServeOnEmbeddedDefaults(t *testing.T) {
 // A bad setting stops start-up with exit code 2 and names the setting and
 // what it accepts; `cairn config` masks secrets.
 func TestCommandLine(t *testing.T) {
-	bin := cairnBinary(t)
-	run := func(env []string, args ...string) (string, int) {
-		cmd := exec.Command(bin, args...)
-		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
-		out, err := cmd.CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return string(out), code
-	}
+	run := func(env []string, args ...string) (string, int) { return runCairn(t, env, args...) }
 	out, code := run([]string{"CAIRN_LOG_LEVEL=loud"}, "serve")
 	if code != 2 || !strings.Contains(out, "CAIRN_LOG_LEVEL") || !strings.Contains(out, "debug, info, warn, error") {
 		t.Errorf("bad log level: exit %d, %q", code, out)

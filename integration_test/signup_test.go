@@ -142,9 +142,9 @@ func TestMailKilledMidwayExactlyOneEmailEach(t *testing.T) {
 	const n = 400
 	for i := 0; i < n; i++ {
 		err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-			_, err := outbox.Append(ctx, tx, outbox.Event{Type: users.EventActivationRequested, Key: fmt.Sprintf("user-%d", i), Visibility: outbox.Internal,
-				Data: users.ActivationRequested{UserID: fmt.Sprintf("user-%d", i), Username: "u", Email: fmt.Sprintf("u%d@example.com", i),
-					Token: fmt.Sprintf("token-%d-abcdefghijklmnopqrstuvwxyz", i), ExpiresAt: time.Now().Add(time.Hour)}})
+			_, err := outbox.Append(ctx, tx, users.EventActivationRequested.New(fmt.Sprintf("user-%d", i),
+				users.ActivationRequested{UserID: fmt.Sprintf("user-%d", i), Username: "u", Email: fmt.Sprintf("u%d@example.com", i),
+					Token: fmt.Sprintf("token-%d-abcdefghijklmnopqrstuvwxyz", i), ExpiresAt: time.Now().Add(time.Hour)}))
 			return err
 		})
 		if err != nil {

@@ -63,7 +63,7 @@ func TestExternalSubscriberIsReadOnly(t *testing.T) {
 	err = pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
 		_, err := outbox.Append(ctx, tx,
 			outbox.Event{Type: "it.visible.v1", Key: "k", Data: map[string]string{"hello": "world"}},
-			outbox.Event{Type: "it.token_made.v1", Key: "k", Data: map[string]string{"token": "secret"}, Visibility: outbox.Internal})
+			outbox.Event{Type: "it.token_made.v1", Key: "k", Data: map[string]string{"token": "secret"}})
 		return err
 	})
 	if err != nil {

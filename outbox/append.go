@@ -59,8 +59,9 @@ func NewID() (string, error) {
 // transactions committed, provided the writers of that key are serialised
 // (for example by a row lock on the aggregate), as writers of one aggregate
 // must be anyway. It returns the id and time given to each event, in order.
-// Errors: an invalid event (bad type name, empty key, data that does not
-// marshal) or the database's error, wrapped.
+// Errors: an invalid event (a type not in the catalog, an empty key, data
+// not of the declared payload type or that does not marshal) or the
+// database's error, wrapped.
 func Append(ctx context.Context, tx pgx.Tx, events ...Event) ([]Appended, error) {
 	if len(events) == 0 {
 		return nil, nil
@@ -98,7 +99,8 @@ func Queue(ctx context.Context, b *pgx.Batch, events ...Event) ([]Appended, erro
 	payloads := make([][]byte, len(events))
 	out := make([]Appended, len(events))
 	for i, e := range events {
-		if err := e.validate(); err != nil {
+		d, err := e.declaration()
+		if err != nil {
 			return nil, err
 		}
 		data, err := marshalData(e)
@@ -133,7 +135,7 @@ func Queue(ctx context.Context, b *pgx.Batch, events ...Event) ([]Appended, erro
 		if err != nil {
 			return nil, fmt.Errorf("outbox: encode %s: %w", e.Type, err)
 		}
-		ids[i], keys[i], subjects[i], payloads[i] = ce.ID, e.Key, Subject(e.Type, e.Visibility), payload
+		ids[i], keys[i], subjects[i], payloads[i] = ce.ID, e.Key, d.Subject(), payload
 		out[i] = Appended{ID: ce.ID, Time: now}
 	}
 	if len(events) == 1 {

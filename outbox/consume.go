@@ -28,11 +28,16 @@ type Delivery struct {
 // holds no id and does not hold back the relay.
 //
 // Return an error to have the event retried (capped exponential backoff)
-// and, after MaxAttempts, parked as a dead letter; wrap it with Unavailable
-// when an outside system is down, to pause the whole consumer instead.
+// and, after MaxAttempts, parked as a dead letter; wrap it with Permanent to
+// park it at once, or with Unavailable when an outside system is down, to
+// pause the whole consumer instead.
+//
+// Modules write typed handlers and register them with Handle, which decodes
+// the data; Handler is the runtime's undecoded form.
 type Handler func(ctx context.Context, tx pgx.Tx, d Delivery) error
 
-// Subscription declares a handler for one event type.
+// Subscription is a handler for one event type as the consumer runtime runs
+// it; Handle builds one from a typed handler.
 type Subscription struct {
 	// Consumer names the JetStream durable consumer, "<module>_<handler>".
 	// It is a contract: renaming it consumes the whole history again.
@@ -70,11 +75,19 @@ type Subscriptions struct {
 	subs []Subscription
 }
 
-// Add declares a handler. Errors: an invalid subscription or a consumer
-// name already taken.
+// Add declares a handler. A nil registry checks s and keeps nothing, so a
+// test can build a module without running its consumers. Errors: an invalid
+// subscription, an event type the catalog does not know or declares with
+// another visibility, or a consumer name already taken.
 func (r *Subscriptions) Add(s Subscription) error {
 	if err := s.Validate(); err != nil {
 		return err
+	}
+	if _, err := checkTarget(s.Consumer, s.EventType, s.Visibility); err != nil {
+		return err
+	}
+	if r == nil {
+		return nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -89,24 +102,46 @@ func (r *Subscriptions) Add(s Subscription) error {
 
 // All returns the declared subscriptions.
 func (r *Subscriptions) All() []Subscription {
+	if r == nil {
+		return nil
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]Subscription(nil), r.subs...)
 }
 
-// unavailableError marks an outside system as down.
-type unavailableError struct{ err error }
+// handlerError is a handler's error marked with what the runtime should do
+// about it: "unavailable" (pause) or "permanent" (park at once).
+type handlerError struct {
+	mark string
+	err  error
+}
 
-func (e unavailableError) Error() string { return "unavailable: " + e.err.Error() }
-func (e unavailableError) Unwrap() error { return e.err }
+func (e handlerError) Error() string { return e.mark + ": " + e.err.Error() }
+func (e handlerError) Unwrap() error { return e.err }
+
+func marked(err error, mark string) bool {
+	var h handlerError
+	for e := err; errors.As(e, &h); e = h.err {
+		if h.mark == mark {
+			return true
+		}
+	}
+	return false
+}
 
 // Unavailable wraps err to say an outside system is down: the consumer
 // pauses and retries this event slowly, in order, without counting
 // attempts towards the dead-letter limit.
-func Unavailable(err error) error { return unavailableError{err} }
+func Unavailable(err error) error { return handlerError{"unavailable", err} }
 
 // IsUnavailable reports whether err was wrapped with Unavailable.
-func IsUnavailable(err error) bool {
-	var u unavailableError
-	return errors.As(err, &u)
-}
+func IsUnavailable(err error) bool { return marked(err, "unavailable") }
+
+// Permanent wraps err to say this event will never succeed (it contradicts
+// the consumer's state, say): it is parked as a dead letter at once, without
+// retries. An event whose data cannot be decoded is parked so too.
+func Permanent(err error) error { return handlerError{"permanent", err} }
+
+// IsPermanent reports whether err was wrapped with Permanent.
+func IsPermanent(err error) bool { return marked(err, "permanent") }

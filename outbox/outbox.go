@@ -9,6 +9,7 @@ package outbox
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"regexp"
 	"strings"
 )
@@ -33,15 +34,25 @@ const (
 	InternalStream = "INTERNAL"
 )
 
-// Event is what a module appends. Type is the versioned contract name
-// "<module>.<event_name>.v<N>" (an explicit constant, never derived from a Go
-// type); Key is the aggregate id, the unit of ordering; Data is marshalled to
-// JSON and must be designed for consumers (no secrets, no internal rows).
+// String is "public" or "internal".
+func (v Visibility) String() string {
+	switch v {
+	case Public:
+		return "public"
+	case Internal:
+		return "internal"
+	}
+	return fmt.Sprintf("visibility(%d)", int(v))
+}
+
+// Event is what a module appends; a declared type's New builds one. Type is
+// a name declared in the catalog (Declare), which also says the event's
+// visibility; Key is the aggregate id, the unit of ordering; Data is the
+// declared payload type, marshalled to JSON.
 type Event struct {
-	Type       string
-	Key        string
-	Data       any
-	Visibility Visibility
+	Type string
+	Key  string
+	Data any
 	// ID is the event id; empty means a new one. Set it (from NewID) when
 	// the same transaction must record the id before appending, as the
 	// ledger's log does.
@@ -65,17 +76,31 @@ func Subject(eventType string, v Visibility) string {
 	return PublicPrefix + eventType
 }
 
-func (e Event) validate() error {
-	if !typePattern.MatchString(e.Type) {
-		return fmt.Errorf("outbox: event type %q is not <module>.<event_name>.v<N> in lower snake case", e.Type)
+// declaration returns the event's declaration after checking the event
+// against it: the type is declared, the key set, the data of the declared
+// Go type.
+func (e Event) declaration() (*Declared, error) {
+	cur := catalog.Load()
+	var d *Declared
+	if cur != nil {
+		d = (*cur)[e.Type]
 	}
-	if e.Key == "" {
-		return fmt.Errorf("outbox: event %s has no key", e.Type)
+	switch {
+	case d == nil:
+		return nil, fmt.Errorf("outbox: event type %q is not declared: declare it once with outbox.Declare in its module's events.go", e.Type)
+	case e.Key == "":
+		return nil, fmt.Errorf("outbox: event %s has no key", e.Type)
+	case reflect.TypeOf(e.Data) != d.Payload:
+		return nil, fmt.Errorf("outbox: event %s: data is %s, but the type is declared with payload %s", e.Type, typeName(reflect.TypeOf(e.Data)), d.Payload)
 	}
-	if e.Visibility != Public && e.Visibility != Internal {
-		return fmt.Errorf("outbox: event %s has unknown visibility %d", e.Type, e.Visibility)
+	return d, nil
+}
+
+func typeName(t reflect.Type) string {
+	if t == nil {
+		return "nil"
 	}
-	return nil
+	return t.String()
 }
 
 func marshalData(e Event) (json.RawMessage, error) {

@@ -14,7 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
-	"github.com/cairn-dev/cairn/migrations"
+	"github.com/cairn-dev/cairn/app"
 )
 
 // DB is a fresh, migrated database of its own for one test.
@@ -26,8 +26,8 @@ type DB struct {
 
 var dbCounter atomic.Int64
 
-// MustDB creates a database for this test, applies every migration, and
-// drops it when the test ends.
+// MustDB creates a database for this test, applies every migration (the
+// platform's and all modules'), and drops it when the test ends.
 func MustDB(tb testing.TB) *DB {
 	tb.Helper()
 	db := MustEmptyDB(tb)
@@ -74,15 +74,16 @@ func MustEmptyDB(tb testing.TB) *DB {
 	return &DB{Pool: pool, URL: dbURL, Name: name}
 }
 
-// Migrate applies the embedded migrations through the pool.
+// Migrate applies the platform's migrations and those of every module
+// Cairn ships through the pool, as the app does at start-up.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	db := stdlib.OpenDBFromPool(pool)
 	defer func(db *sql.DB) { _ = db.Close() }(db)
-	p, err := migrations.NewProvider(db)
+	r, err := app.Migrator(db, app.Modules())
 	if err != nil {
 		return err
 	}
-	if _, err := p.Up(ctx); err != nil {
+	if _, err := r.Up(ctx); err != nil {
 		return fmt.Errorf("migrate up: %w", err)
 	}
 	return nil

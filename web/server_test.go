@@ -107,15 +107,3 @@ func TestBindJSON(t *testing.T) {
 		}
 	}
 }
-
-func TestActivatePageIsServed(t *testing.T) {
-	e := NewServer(slog.New(slog.DiscardHandler))
-	RegisterActivatePage(e)
-	for path, want := range map[string]string{"/activate?token=abc": `<form id="activate">`, "/activate.js": "/api/v1/users/activate"} {
-		rec := httptest.NewRecorder()
-		e.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
-		if rec.Code != 200 || !strings.Contains(rec.Body.String(), want) {
-			t.Errorf("GET %s: %d, body without %q", path, rec.Code, want)
-		}
-	}
-}

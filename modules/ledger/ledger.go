@@ -7,6 +7,7 @@ package ledger
 
 import (
 	"context"
+	"embed"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -34,20 +35,24 @@ type Module struct {
 	keyRetention time.Duration
 }
 
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Definition registers the module with the app (app/modules.go). It offers
+// `cairn rebuild ledger`.
+var Definition = modules.Define("ledger", migrations, New, rebuildCommand)
+
 // New builds the module and registers its routes. Run sweeps its expired
 // idempotency keys.
-func New(d modules.Deps) (modules.Module, error) {
+func New(d modules.Deps) (*Module, error) {
 	retention := d.Config.IdempotencyRetention
 	if retention <= 0 {
 		return nil, fmt.Errorf("ledger: CAIRN_IDEMPOTENCY_RETENTION must be positive, not %s", retention)
 	}
-	m := &Module{pool: d.Pool, log: d.Log.With("module", "ledger"), keyRetention: retention}
-	m.routes(d.API)
+	m := &Module{pool: d.Pool, log: d.Logger("ledger"), keyRetention: retention}
+	d.Route(m.routes)
 	return m, nil
 }
-
-// Name is the module's name, its schema and its subject prefix.
-func (m *Module) Name() string { return "ledger" }
 
 // Account is an account's state at some version.
 type Account struct {
@@ -105,9 +110,9 @@ func (m *Module) Open(ctx context.Context, owner, currency string) (Account, err
 		b := &pgx.Batch{}
 		b.Queue("begin")
 		queueInsertAccount(b, a)
-		ev, err := outbox.Queue(ctx, b, outbox.Event{Type: EventAccountOpened, Key: a.ID, Data: AccountOpened{
+		ev, err := outbox.Queue(ctx, b, EventAccountOpened.New(a.ID, AccountOpened{
 			AccountID: a.ID, Owner: a.Owner, Currency: a.Currency, OccurredAt: a.OpenedAt,
-		}})
+		}))
 		if err != nil {
 			return err
 		}

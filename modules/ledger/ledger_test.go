@@ -18,7 +18,7 @@ import (
 func TestConcurrentWithdrawalsNeverOverdraw(t *testing.T) {
 	a := newApp(t)
 	id := a.open("EUR")
-	if r := a.do("POST", "/accounts/"+id+"/deposits", map[string]any{"amount": 500}); r.Status != 201 {
+	if r := a.API("POST", "/accounts/"+id+"/deposits", map[string]any{"amount": 500}); r.Status != 201 {
 		t.Fatalf("deposit: %d %s", r.Status, r.Raw)
 	}
 	var wg sync.WaitGroup
@@ -27,7 +27,7 @@ func TestConcurrentWithdrawalsNeverOverdraw(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := a.do("POST", "/accounts/"+id+"/withdrawals", map[string]any{"amount": 10})
+			r := a.API("POST", "/accounts/"+id+"/withdrawals", map[string]any{"amount": 10})
 			if r.Status == 422 && r.Body["error"].(map[string]any)["code"] != "insufficient_funds" {
 				t.Errorf("422 with %s", r.Raw)
 			}
@@ -43,11 +43,11 @@ func TestConcurrentWithdrawalsNeverOverdraw(t *testing.T) {
 	if count[201] != 50 || count[422] != 50 {
 		t.Fatalf("statuses %v, want 50×201 and 50×422", count)
 	}
-	r := a.do("GET", "/accounts/"+id, nil)
+	r := a.API("GET", "/accounts/"+id, nil)
 	if r.Body["balance"].(float64) != 0 || r.Body["version"].(float64) != 51 {
 		t.Fatalf("account after: %s", r.Raw)
 	}
-	h := a.do("GET", "/accounts/"+id+"/events?limit=1000", nil)
+	h := a.API("GET", "/accounts/"+id+"/events?limit=1000", nil)
 	evs := h.Body["events"].([]any)
 	if len(evs) != 52 {
 		t.Fatalf("history has %d entries, want 52 (open, deposit, 50 withdrawals)", len(evs))
@@ -58,7 +58,7 @@ func TestConcurrentWithdrawalsNeverOverdraw(t *testing.T) {
 			t.Fatalf("entry %d: %v", i, e)
 		}
 	}
-	published := a.events(id, 52)
+	published := a.events(id)
 	withdrawn := 0
 	last := int64(-1)
 	for _, ce := range published {
@@ -70,7 +70,7 @@ func TestConcurrentWithdrawalsNeverOverdraw(t *testing.T) {
 			t.Fatalf("event version %d after %d", d.Version, last)
 		}
 		last = d.Version
-		if ce.Type == ledger.EventWithdrawn {
+		if ce.Type == ledger.EventWithdrawn.Name() {
 			withdrawn++
 			if d.Amount != 10 || d.Currency != "EUR" || d.Balance < 0 {
 				t.Fatalf("bad withdrawn event %+v", d)
@@ -93,7 +93,7 @@ func TestIdempotentDeposit(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := a.do("POST", "/accounts/"+id+"/deposits", map[string]any{"amount": 250}, "Idempotency-Key", "dep-1")
+			r := a.API("POST", "/accounts/"+id+"/deposits", map[string]any{"amount": 250}, "Idempotency-Key", "dep-1")
 			if r.Status != 201 {
 				t.Errorf("status %d: %s", r.Status, r.Raw)
 			}
@@ -110,18 +110,18 @@ func TestIdempotentDeposit(t *testing.T) {
 			t.Fatalf("replies differ:\n%s\n%s", first, b)
 		}
 	}
-	r := a.do("GET", "/accounts/"+id, nil)
+	r := a.API("GET", "/accounts/"+id, nil)
 	if r.Body["balance"].(float64) != 250 || r.Body["version"].(float64) != 1 {
 		t.Fatalf("account: %s", r.Raw)
 	}
-	if evs := a.events(id, 2); len(evs) != 2 {
+	if evs := a.events(id); len(evs) != 2 {
 		t.Fatalf("%d events for the account, want 2 (opened, one deposit)", len(evs))
 	}
-	r = a.do("POST", "/accounts/"+id+"/deposits", map[string]any{"amount": 999}, "Idempotency-Key", "dep-1")
+	r = a.API("POST", "/accounts/"+id+"/deposits", map[string]any{"amount": 999}, "Idempotency-Key", "dep-1")
 	if r.Status != 422 || r.Body["error"].(map[string]any)["code"] != "idempotency_key_reused" {
 		t.Fatalf("reused key: %d %s", r.Status, r.Raw)
 	}
-	r = a.do("POST", "/accounts/"+id+"/deposits", map[string]any{"amount": 250}, "Idempotency-Key", "dep-1")
+	r = a.API("POST", "/accounts/"+id+"/deposits", map[string]any{"amount": 250}, "Idempotency-Key", "dep-1")
 	if r.Status != 201 || r.Header.Get("Idempotent-Replayed") != "true" || r.Raw != first {
 		t.Fatalf("replay: %d %v %s", r.Status, r.Header, r.Raw)
 	}
@@ -133,12 +133,12 @@ func TestIdempotentDeposit(t *testing.T) {
 func TestReplayTakesNoAccountLock(t *testing.T) {
 	a := newApp(t)
 	id := a.open("EUR")
-	first := a.do("POST", "/accounts/"+id+"/deposits", map[string]any{"amount": 7}, "Idempotency-Key", "k-lock")
+	first := a.API("POST", "/accounts/"+id+"/deposits", map[string]any{"amount": 7}, "Idempotency-Key", "k-lock")
 	if first.Status != 201 {
 		t.Fatalf("first deposit: %d %s", first.Status, first.Raw)
 	}
 	ctx := context.Background()
-	tx, err := a.db.Pool.Begin(ctx)
+	tx, err := a.DB.Pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestReplayTakesNoAccountLock(t *testing.T) {
 
 	replayed := make(chan response, 1)
 	go func() {
-		replayed <- a.do("POST", "/accounts/"+id+"/deposits", map[string]any{"amount": 7}, "Idempotency-Key", "k-lock")
+		replayed <- a.API("POST", "/accounts/"+id+"/deposits", map[string]any{"amount": 7}, "Idempotency-Key", "k-lock")
 	}()
 	select {
 	case r := <-replayed:
@@ -163,7 +163,7 @@ func TestReplayTakesNoAccountLock(t *testing.T) {
 	// The control: a new deposit does wait for the lock.
 	fresh := make(chan response, 1)
 	go func() {
-		fresh <- a.do("POST", "/accounts/"+id+"/deposits", map[string]any{"amount": 1}, "Idempotency-Key", "k-new")
+		fresh <- a.API("POST", "/accounts/"+id+"/deposits", map[string]any{"amount": 1}, "Idempotency-Key", "k-new")
 	}()
 	select {
 	case r := <-fresh:
@@ -209,12 +209,12 @@ func TestAsOfAndRebuild(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	for _, p := range points {
-		r := a.do("GET", "/accounts/"+id+"?as_of="+p.at.UTC().Format(time.RFC3339Nano), nil)
+		r := a.API("GET", "/accounts/"+id+"?as_of="+p.at.UTC().Format(time.RFC3339Nano), nil)
 		if r.Status != 200 || int64(r.Body["balance"].(float64)) != p.balance || int64(r.Body["version"].(float64)) != p.version {
 			t.Fatalf("as_of %s: %d %s, want balance %d version %d", p.at, r.Status, r.Raw, p.balance, p.version)
 		}
 	}
-	if r := a.do("GET", "/accounts/"+id+"?as_of=2001-01-01T00:00:00Z", nil); r.Status != 404 {
+	if r := a.API("GET", "/accounts/"+id+"?as_of=2001-01-01T00:00:00Z", nil); r.Status != 404 {
 		t.Fatalf("as_of before opening: %d %s", r.Status, r.Raw)
 	}
 	other := a.open("GBP")
@@ -223,14 +223,14 @@ func TestAsOfAndRebuild(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rep, err := ledger.Rebuild(ctx, a.db.Pool)
+	rep, err := ledger.Rebuild(ctx, a.DB.Pool)
 	if err != nil || rep.Accounts != 2 || rep.Corrected != 0 {
 		t.Fatalf("rebuild of a healthy projection: %+v %v", rep, err)
 	}
-	if _, err := a.db.Pool.Exec(ctx, `UPDATE ledger.accounts SET balance = 7, version = 3 WHERE id = $1`, other); err != nil {
+	if _, err := a.DB.Pool.Exec(ctx, `UPDATE ledger.accounts SET balance = 7, version = 3 WHERE id = $1`, other); err != nil {
 		t.Fatal(err)
 	}
-	rep, err = ledger.Rebuild(ctx, a.db.Pool)
+	rep, err = ledger.Rebuild(ctx, a.DB.Pool)
 	if err != nil || rep.Corrected != 1 {
 		t.Fatalf("rebuild of a damaged projection: %+v %v", rep, err)
 	}
@@ -272,7 +272,7 @@ func TestBadInput(t *testing.T) {
 		{"insufficient", "POST", "/accounts/" + id + "/withdrawals", `{"amount":1}`, 422, "insufficient_funds", ""},
 	}
 	for _, c := range cases {
-		r := a.do(c.method, c.path, c.body)
+		r := a.API(c.method, c.path, c.body)
 		e, _ := r.Body["error"].(map[string]any)
 		if r.Status != c.status || e == nil || e["code"] != c.code {
 			t.Errorf("%s: %d %s, want %d %s", c.name, r.Status, r.Raw, c.status, c.code)
@@ -285,15 +285,15 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 	// Not JSON, too large.
-	req := a.do("POST", dep, nil)
+	req := a.API("POST", dep, nil)
 	if req.Status != 415 {
 		t.Errorf("no body/content type: %d %s", req.Status, req.Raw)
 	}
 	big := `{"amount":1,"pad":"` + strings.Repeat("0", 2<<20) + `"}`
-	if r := a.do("POST", dep, big); r.Status != 413 || r.Body["error"].(map[string]any)["code"] != "payload_too_large" {
+	if r := a.API("POST", dep, big); r.Status != 413 || r.Body["error"].(map[string]any)["code"] != "payload_too_large" {
 		t.Errorf("large body: %d %.200s", r.Status, r.Raw)
 	}
-	r := a.do("GET", "/accounts/"+id, nil)
+	r := a.API("GET", "/accounts/"+id, nil)
 	if r.Body["balance"].(float64) != 0 || r.Body["version"].(float64) != 0 {
 		t.Fatalf("bad input changed the account: %s", r.Raw)
 	}

@@ -18,7 +18,7 @@ import (
 // moveCommand is one validated deposit or withdrawal.
 type moveCommand struct {
 	kind      string // deposited or withdrawn: the log entry's type
-	eventType string
+	event     outbox.EventType[Moved]
 	accountID string
 	amount    int64
 	delta     int64         // amount, or -amount for a withdrawal
@@ -43,9 +43,9 @@ func (m *Module) move(ctx context.Context, kind, accountID string, amount int64,
 	if len(fields) > 0 {
 		return mv, false, errs.Validation(fields)
 	}
-	cmd := moveCommand{kind: kind, eventType: EventDeposited, accountID: accountID, amount: amount, delta: amount, key: key, retention: m.keyRetention}
+	cmd := moveCommand{kind: kind, event: EventDeposited, accountID: accountID, amount: amount, delta: amount, key: key, retention: m.keyRetention}
 	if kind == "withdrawn" {
-		cmd.eventType, cmd.delta = EventWithdrawn, -amount
+		cmd.event, cmd.delta = EventWithdrawn, -amount
 	}
 	hash := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%d", kind, accountID, amount))
 	cmd.hash = hash[:]
@@ -109,9 +109,11 @@ func (cmd moveCommand) run(ctx context.Context, conn *pgx.Conn) (Movement, bool,
 
 	mv.Amount, mv.EventID = cmd.amount, eventID
 	b = &pgx.Batch{}
-	if _, err := outbox.Queue(ctx, b, outbox.Event{Type: cmd.eventType, Key: cmd.accountID, ID: eventID, Data: Moved{
+	ev := cmd.event.New(cmd.accountID, Moved{
 		AccountID: cmd.accountID, Amount: cmd.amount, Currency: mv.Currency, Balance: mv.Balance, Version: mv.Version, OccurredAt: mv.OccurredAt,
-	}}); err != nil {
+	})
+	ev.ID = eventID
+	if _, err := outbox.Queue(ctx, b, ev); err != nil {
 		endTx(ctx, conn)
 		return Movement{}, false, err
 	}

@@ -3,15 +3,35 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cairn-dev/cairn/modules"
 )
 
 // RebuildReport says what a rebuild found.
 type RebuildReport struct {
 	Accounts  int64 // accounts recomputed from the log
 	Corrected int64 // whose projected balance or version differed and was fixed
+}
+
+// rebuildCommand is `cairn rebuild ledger`.
+var rebuildCommand = modules.Command{
+	Name:    "rebuild",
+	Summary: "recompute the ledger's balances from its event log",
+	Run: func(ctx context.Context, pool *pgxpool.Pool, args []string, stdout io.Writer) error {
+		if len(args) > 0 {
+			return fmt.Errorf("rebuild ledger takes no arguments")
+		}
+		r, err := Rebuild(ctx, pool)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(stdout, "ledger: %d accounts rebuilt from the log, %d corrected\n", r.Accounts, r.Corrected)
+		return err
+	},
 }
 
 // Rebuild recomputes every account's balance and version from the event

@@ -1,4 +1,4 @@
-package ledger
+package ledger_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairn-dev/cairn/modules/ledger"
 	"github.com/cairn-dev/cairn/testenv"
 )
 
@@ -28,14 +29,14 @@ func TestSweepIsIndexed(t *testing.T) {
 	}
 	defer c.Release()
 	for _, sql := range []string{`ANALYZE ledger.idempotency_keys`, `SET plan_cache_mode = force_generic_plan`,
-		`PREPARE sweep(interval, int) AS ` + sweepSQL} {
+		`PREPARE sweep(interval, int) AS ` + ledger.SweepSQL} {
 		if _, err := c.Exec(ctx, sql); err != nil {
 			t.Fatalf("%s: %v", sql, err)
 		}
 	}
 	var plan []string
 	// EXPLAIN takes no bind parameters: the values go in as literals.
-	rows, err := c.Query(ctx, fmt.Sprintf(`EXPLAIN EXECUTE sweep('%d seconds', %d)`, int((24*time.Hour).Seconds()), sweepBatch))
+	rows, err := c.Query(ctx, fmt.Sprintf(`EXPLAIN EXECUTE sweep('%d seconds', %d)`, int((24*time.Hour).Seconds()), ledger.SweepBatch))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,61 +4,30 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cairn-dev/cairn/modules/mail"
 	"github.com/cairn-dev/cairn/modules/users"
 	"github.com/cairn-dev/cairn/outbox"
-	"github.com/cairn-dev/cairn/outbox/consumer"
 	"github.com/cairn-dev/cairn/testenv"
 )
 
-// e2e is the mail module consuming for real: events appended with
-// outbox.Append, published by a relay to NATS, handled by the consumer
-// runtime.
-type e2e struct {
-	*fixture
-	nt *testenv.NATS
-}
-
-func newE2E(t *testing.T, smtpURL string) *e2e {
-	t.Helper()
-	db := testenv.MustDB(t)
-	nt := testenv.MustNATS(t)
-	f := newFixtureOn(t, db, smtpURL)
-	log := slog.New(slog.DiscardHandler)
-	testenv.MustRelay(t, db, nt)
-	run(t, consumer.New(db.Pool, nt.JS, f.subs.All(), consumer.Options{Logger: log}).Run)
-	return &e2e{fixture: f, nt: nt}
-}
-
-func run(t *testing.T, fn func(context.Context) error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = fn(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-}
-
 // request commits one users.activation_requested.v1 for a new user, shaped
 // by the users module's own type, and returns its event id.
-func (e *e2e) request(email string) (eventID string) {
+func (e *fixture) request(email string) (eventID string) {
 	e.t.Helper()
 	ctx := context.Background()
 	data := users.ActivationRequested{
 		UserID: uuid.Must(uuid.NewV7()).String(), Username: "user " + email, Email: email,
 		Token: "tok-" + uuid.NewString(), ExpiresAt: time.Now().Add(time.Hour).UTC(),
 	}
-	err := pgx.BeginFunc(ctx, e.db.Pool, func(tx pgx.Tx) error {
-		ev, err := outbox.Append(ctx, tx, outbox.Event{
-			Type: users.EventActivationRequested, Key: data.UserID, Data: data, Visibility: outbox.Internal,
-		})
+	err := pgx.BeginFunc(ctx, e.DB.Pool, func(tx pgx.Tx) error {
+		ev, err := outbox.Append(ctx, tx, users.EventActivationRequested.New(data.UserID, data))
 		if err == nil {
 			eventID = ev[0].ID
 		}
@@ -71,7 +40,7 @@ func (e *e2e) request(email string) (eventID string) {
 }
 
 // waitRows waits until mail.messages holds n rows.
-func (e *e2e) waitRows(n int, within time.Duration) {
+func (e *fixture) waitRows(n int, within time.Duration) {
 	e.t.Helper()
 	deadline := time.Now().Add(within)
 	for got := e.rows(""); got != n; got = e.rows("") {
@@ -82,45 +51,17 @@ func (e *e2e) waitRows(n int, within time.Duration) {
 	}
 }
 
-// sentEvents reads every mail.activation_email_sent.v1 on EVENTS, waiting
-// for at least want of them, and a second more for any extra.
-func (e *e2e) sentEvents(want int) []outbox.CloudEvent {
-	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cons, err := e.nt.JS.OrderedConsumer(ctx, outbox.PublicStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{outbox.Subject(mail.EventActivationEmailSent, outbox.Public)},
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var out []outbox.CloudEvent
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(time.Second))
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		n := 0
-		for m := range batch.Messages() {
-			var ce outbox.CloudEvent
-			if err := json.Unmarshal(m.Data(), &ce); err != nil {
-				e.t.Fatal(err)
-			}
-			out = append(out, ce)
-			n++
-		}
-		if (len(out) >= want && n == 0) || time.Now().After(deadline) {
-			return out
-		}
-	}
+// sentEvents returns every mail.activation_email_sent.v1 published, once
+// every request has been handled.
+func (e *fixture) sentEvents() testenv.Messages {
+	return e.Stream(outbox.PublicStream).OfType(mail.EventActivationEmailSent.Name())
 }
 
 // checkSent asserts one mail.activation_email_sent.v1 per request, caused
 // by it, naming a stored message.
-func (e *e2e) checkSent(requests map[string]string) {
+func (e *fixture) checkSent(requests map[string]string) {
 	e.t.Helper()
-	evs := e.sentEvents(len(requests))
+	evs := e.sentEvents()
 	if len(evs) != len(requests) {
 		e.t.Fatalf("%d activation_email_sent events, want %d", len(evs), len(requests))
 	}
@@ -136,7 +77,7 @@ func (e *e2e) checkSent(requests map[string]string) {
 		}
 		seen[d.MessageID] = true
 		var n int
-		if err := e.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM mail.messages
+		if err := e.DB.Pool.QueryRow(context.Background(), `SELECT count(*) FROM mail.messages
 			WHERE id = $1 AND event_id = $2 AND user_id = $3 AND to_address = $4`, d.MessageID, ce.CausationID, d.UserID, d.To).Scan(&n); err != nil || n != 1 {
 			e.t.Fatalf("event %+v names no stored message (%d, %v)", d, n, err)
 		}
@@ -146,7 +87,7 @@ func (e *e2e) checkSent(requests map[string]string) {
 // Each request yields exactly one mailbox message and one
 // mail.activation_email_sent.v1.
 func TestEndToEndMailbox(t *testing.T) {
-	e := newE2E(t, "")
+	e := newFixture(t, "")
 	requests := map[string]string{} // event id -> address
 	for i := range 50 {
 		to := fmt.Sprintf("user%02d@example.com", i)
@@ -175,7 +116,7 @@ func TestEndToEndSMTPOutage(t *testing.T) {
 		outage = d
 	}
 	srv := mustSMTPD(t)
-	e := newE2E(t, srv.URL())
+	e := newFixture(t, srv.URL())
 	requests := map[string]string{}
 	requests[e.request("warm-up@example.com")] = "warm-up@example.com"
 	e.waitRows(1, 30*time.Second)

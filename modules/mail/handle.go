@@ -2,7 +2,6 @@ package mail
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -18,11 +17,8 @@ import (
 // users.activation_requested.v1, at most once per event id as far as this
 // database knows (see the package doc for the crash window). The SMTP call
 // comes before the first write, as the consumer runtime asks.
-func (m *Module) handleActivationRequested(ctx context.Context, tx pgx.Tx, d outbox.Delivery) error {
-	var req activationRequested
-	if err := json.Unmarshal(d.Event.Data, &req); err != nil {
-		return fmt.Errorf("mail: decode %s %s: %w", d.Event.Type, d.Event.ID, err)
-	}
+func (m *Module) handleActivationRequested(ctx context.Context, tx pgx.Tx, e outbox.Received[activationRequestedData]) error {
+	req := e.Data
 	var missing []string
 	for _, f := range [][2]string{{"user_id", req.UserID}, {"email", req.Email}, {"token", req.Token}} {
 		if strings.TrimSpace(f[1]) == "" {
@@ -30,14 +26,14 @@ func (m *Module) handleActivationRequested(ctx context.Context, tx pgx.Tx, d out
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("mail: %s %s has no %s", d.Event.Type, d.Event.ID, strings.Join(missing, ", "))
+		return outbox.Permanent(fmt.Errorf("mail: %s %s has no %s", activationRequested, e.ID, strings.Join(missing, ", ")))
 	}
 	s := store{tx}
-	done, err := s.sentFor(ctx, d.Event.ID)
+	done, err := s.sentFor(ctx, e.ID)
 	if err != nil || done {
 		return err
 	}
-	msg, err := renderActivation(m.publicURL, m.publicURL.Hostname(), d.Event.ID, req)
+	msg, err := renderActivation(m.publicURL, m.publicURL.Hostname(), e.ID, req)
 	if err != nil {
 		return fmt.Errorf("mail: render activation email: %w", err)
 	}
@@ -50,7 +46,7 @@ func (m *Module) handleActivationRequested(ctx context.Context, tx pgx.Tx, d out
 		return fmt.Errorf("mail: new message id: %w", err)
 	}
 	row := Sent{
-		ID: id.String(), EventID: d.Event.ID, UserID: req.UserID, To: msg.To, Subject: msg.Subject,
+		ID: id.String(), EventID: e.ID, UserID: req.UserID, To: msg.To, Subject: msg.Subject,
 		Text: msg.Text, HTML: msg.HTML, Transport: m.transport, ProviderID: providerID,
 		SentAt: time.Now().UTC(),
 	}
@@ -58,11 +54,8 @@ func (m *Module) handleActivationRequested(ctx context.Context, tx pgx.Tx, d out
 	if err != nil || !inserted {
 		return err
 	}
-	_, err = outbox.Append(ctx, tx, outbox.Event{
-		Type: EventActivationEmailSent,
-		Key:  req.UserID,
-		Data: ActivationEmailSent{UserID: req.UserID, MessageID: row.ID, To: row.To},
-	})
+	_, err = outbox.Append(ctx, tx, EventActivationEmailSent.New(req.UserID,
+		ActivationEmailSent{UserID: req.UserID, MessageID: row.ID, To: row.To}))
 	return err
 }
 

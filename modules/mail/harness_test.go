@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"testing"
 	"time"
@@ -17,48 +15,32 @@ import (
 	"github.com/cairn-dev/cairn/config"
 	"github.com/cairn-dev/cairn/modules"
 	"github.com/cairn-dev/cairn/modules/mail"
+	"github.com/cairn-dev/cairn/modules/users"
 	"github.com/cairn-dev/cairn/outbox"
 	"github.com/cairn-dev/cairn/testenv"
-	"github.com/cairn-dev/cairn/web"
 )
 
-// fixture is the mail module on a fresh database, its routes served over
-// real HTTP, and its one subscription, whose handler tests call directly.
+// fixture is Cairn with the mail module alone (mailbox, or SMTP to
+// smtpURL), and its one subscription, whose handler tests may also call
+// directly.
 type fixture struct {
+	*testenv.App
 	t    *testing.T
-	db   *testenv.DB
 	mail *mail.Module
-	subs *outbox.Subscriptions
 	sub  outbox.Subscription
-	api  string
 }
 
-// newFixture builds the module with cfg (config.Default() when smtpURL is
-// empty: the mailbox).
 func newFixture(t *testing.T, smtpURL string) *fixture {
 	t.Helper()
-	db := testenv.MustDB(t)
-	return newFixtureOn(t, db, smtpURL)
-}
-
-func newFixtureOn(t *testing.T, db *testenv.DB, smtpURL string) *fixture {
-	t.Helper()
-	cfg := config.Default()
-	cfg.SMTPURL = smtpURL
-	log := slog.New(slog.DiscardHandler)
-	e := web.NewServer(log)
-	subs := &outbox.Subscriptions{}
-	m, err := mail.New(modules.Deps{Pool: db.Pool, API: e.Group("/api/v1"), Log: log, Config: cfg, Consumers: subs})
-	if err != nil {
-		t.Fatal(err)
+	env := testenv.StartApp(t, testenv.AppOptions{
+		Modules: []modules.Definition{mail.Definition},
+		Config:  func(c *config.Config) { c.SMTPURL = smtpURL },
+	})
+	subs := env.Subscriptions()
+	if len(subs) != 1 {
+		t.Fatalf("mail declared %d subscriptions, want 1", len(subs))
 	}
-	all := subs.All()
-	if len(all) != 1 {
-		t.Fatalf("mail declared %d subscriptions, want 1", len(all))
-	}
-	srv := httptest.NewServer(e)
-	t.Cleanup(srv.Close)
-	return &fixture{t: t, db: db, mail: m.(*mail.Module), subs: subs, sub: all[0], api: srv.URL + "/api/v1"}
+	return &fixture{App: env, t: t, mail: env.Module("mail").(*mail.Module), sub: subs[0]}
 }
 
 // request is the data of one synthetic users.activation_requested.v1.
@@ -88,10 +70,10 @@ func delivery(t *testing.T, r request) outbox.Delivery {
 	id := uuid.Must(uuid.NewV7()).String()
 	return outbox.Delivery{
 		Event: outbox.CloudEvent{
-			SpecVersion: "1.0", ID: id, Source: "/cairn/users", Type: mail.EventActivationRequested,
+			SpecVersion: "1.0", ID: id, Source: "/cairn/users", Type: users.EventActivationRequested.Name(),
 			Subject: r.UserID, Time: time.Now().UTC(), DataContentType: "application/json", Data: data,
 		},
-		Subject: outbox.Subject(mail.EventActivationRequested, outbox.Internal),
+		Subject: users.EventActivationRequested.Declared().Subject(),
 		Attempt: 1,
 	}
 }
@@ -99,7 +81,7 @@ func delivery(t *testing.T, r request) outbox.Delivery {
 // handle runs the subscription's handler in a transaction of its own, as
 // the runtime does, and commits unless it fails.
 func (f *fixture) handle(d outbox.Delivery) error {
-	return pgx.BeginFunc(context.Background(), f.db.Pool, func(tx pgx.Tx) error {
+	return pgx.BeginFunc(context.Background(), f.DB.Pool, func(tx pgx.Tx) error {
 		return f.sub.Handle(context.Background(), tx, d)
 	})
 }
@@ -114,13 +96,7 @@ func (f *fixture) mustHandle(d outbox.Delivery) {
 // rows counts the messages stored, for one event or (eventID "") all.
 func (f *fixture) rows(eventID string) int {
 	f.t.Helper()
-	var n int
-	err := f.db.Pool.QueryRow(context.Background(),
-		`SELECT count(*) FROM mail.messages WHERE $1 = '' OR event_id::text = $1`, eventID).Scan(&n)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return n
+	return f.Count(`SELECT count(*) FROM mail.messages WHERE $1 = '' OR event_id::text = $1`, eventID)
 }
 
 type mailboxMessage struct {
@@ -145,7 +121,7 @@ type apiError struct {
 // messages (200) or apiErr (otherwise).
 func (f *fixture) mailbox(to string) (status int, messages []mailboxMessage, apiErr apiError) {
 	f.t.Helper()
-	resp, err := http.Get(f.api + "/mail/messages?to=" + url.QueryEscape(to))
+	resp, err := http.Get(f.URL + "/api/v1/mail/messages?to=" + url.QueryEscape(to))
 	if err != nil {
 		f.t.Fatal(err)
 	}

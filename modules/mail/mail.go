@@ -32,10 +32,13 @@
 // open, the handler returns outbox.Unavailable: the runtime pauses the
 // consumer and retries slowly, in order, without using up attempts. A 5xx
 // answer to the message itself (MAIL FROM, RCPT TO, DATA) is an ordinary
-// error: retried, then parked as a dead letter after MaxAttempts.
+// error: retried, then parked as a dead letter after MaxAttempts. A request
+// that can never be sent (its data does not decode, or lacks the user id,
+// the address or the token) is parked at once (outbox.Permanent).
 package mail
 
 import (
+	"embed"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -50,11 +53,6 @@ import (
 // contract: renaming it consumes the whole history again.
 const Consumer = "mail_activation_email"
 
-// EventActivationRequested is the event the module consumes; it is the
-// users module's contract (users.EventActivationRequested), spelled out so
-// that mail decodes it without a compile-time dependency.
-const EventActivationRequested = "users.activation_requested.v1"
-
 // MaxAttempts is how often an event that fails with an ordinary error is
 // tried before it is parked as a dead letter.
 const MaxAttempts = 5
@@ -68,20 +66,22 @@ type Module struct {
 	publicURL *url.URL
 }
 
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Definition registers the module with the app (app/modules.go).
+var Definition = modules.Define("mail", migrations, New)
+
 // New builds the module from d.Config (CAIRN_SMTP_URL, CAIRN_PUBLIC_URL),
-// registers its routes and adds its subscription to d.Consumers. Errors: a
+// registers its routes and adds its handler to d.Consumers. Errors: a
 // CAIRN_SMTP_URL or CAIRN_PUBLIC_URL it cannot use, or a subscription the
-// registry refuses.
-func New(d modules.Deps) (modules.Module, error) {
+// catalog refuses.
+func New(d modules.Deps) (*Module, error) {
 	public, err := url.Parse(d.Config.PublicURL)
 	if err != nil || public.Host == "" {
 		return nil, fmt.Errorf("mail: CAIRN_PUBLIC_URL %q is not an absolute URL", d.Config.PublicURL)
 	}
-	log := d.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	m := &Module{pool: d.Pool, log: log.With("module", "mail"), sender: Mailbox{}, transport: transportMailbox, publicURL: public}
+	m := &Module{pool: d.Pool, log: d.Logger("mail"), sender: Mailbox{}, transport: transportMailbox, publicURL: public}
 	if d.Config.SMTPURL != "" {
 		s, err := NewSMTPSender(d.Config.SMTPURL, "no-reply@"+public.Hostname())
 		if err != nil {
@@ -90,27 +90,13 @@ func New(d modules.Deps) (modules.Module, error) {
 		s.log = m.log
 		m.sender, m.transport = s, transportSMTP
 	}
-	if d.API != nil {
-		m.routes(d.API)
-	}
-	if d.Consumers == nil {
-		return nil, fmt.Errorf("mail: Deps.Consumers is nil; the module consumes %s", EventActivationRequested)
-	}
-	err = d.Consumers.Add(outbox.Subscription{
-		Consumer:    Consumer,
-		EventType:   EventActivationRequested,
-		Visibility:  outbox.Internal,
-		Handle:      m.handleActivationRequested,
-		MaxAttempts: MaxAttempts,
-	})
+	d.Route(m.routes)
+	err = outbox.Handle(d.Consumers, Consumer, activationRequested, m.handleActivationRequested, outbox.MaxAttempts(MaxAttempts))
 	if err != nil {
 		return nil, fmt.Errorf("mail: %w", err)
 	}
 	return m, nil
 }
-
-// Name is the module's name, its schema and its subject prefix.
-func (m *Module) Name() string { return "mail" }
 
 // Transport is "smtp" when CAIRN_SMTP_URL is set and "mailbox" otherwise.
 func (m *Module) Transport() string { return m.transport }

@@ -64,7 +64,7 @@ func activationLink(public *url.URL, token string) string {
 }
 
 // renderActivation builds the activation email for one request event.
-func renderActivation(public *url.URL, host string, eventID string, r activationRequested) (Message, error) {
+func renderActivation(public *url.URL, host string, eventID string, r activationRequestedData) (Message, error) {
 	v := activationView{Username: r.Username, Link: activationLink(public, r.Token), Token: r.Token}
 	if !r.ExpiresAt.IsZero() {
 		v.Expires = r.ExpiresAt.UTC().Format(time.RFC1123)

@@ -1,31 +1,41 @@
 package users
 
-import "time"
+import (
+	"time"
+
+	"github.com/cairn-dev/cairn/outbox"
+)
 
 // The users module's events: the contract with every consumer (the mail
 // module among them). A breaking change is a new version. Key = user id, so
 // a consumer sees one user's events in the order they happened. Sign-up
 // appends EventAccountCreated and then EventActivationRequested in one
 // transaction.
-const (
-	// EventAccountCreated is public: subject events.users.account_created.v1.
-	EventAccountCreated = "users.account_created.v1"
-	// EventActivationRequested is internal (outbox.Internal; subject
-	// internal.users.activation_requested.v1, stream INTERNAL) because it
-	// carries the raw activation token. Subscribe with
-	// Visibility: outbox.Internal.
-	EventActivationRequested = "users.activation_requested.v1"
-	// EventAccountActivated is public: subject events.users.account_activated.v1.
-	// It is appended once per user, however often the token is used.
-	EventAccountActivated = "users.account_activated.v1"
+var (
+	EventAccountCreated = outbox.Declare[AccountCreated](outbox.EventSpec{
+		Type: "users.account_created.v1", Visibility: outbox.Public,
+		Description: "A user signed up; the account is pending until it is activated.",
+	})
+	// EventActivationRequested is internal (stream INTERNAL) because it
+	// carries the raw activation token.
+	EventActivationRequested = outbox.Declare[ActivationRequested](outbox.EventSpec{
+		Type: "users.activation_requested.v1", Visibility: outbox.Internal,
+		Description: "A pending account needs its activation email, with the token it must carry.",
+	})
+	// EventAccountActivated is appended once per user, however often the
+	// token is used.
+	EventAccountActivated = outbox.Declare[AccountActivated](outbox.EventSpec{
+		Type: "users.account_activated.v1", Visibility: outbox.Public,
+		Description: "A user activated their account with the token from the email.",
+	})
 )
 
 // AccountCreated is the data of users.account_created.v1. Email is as the
 // user typed it; compare it case-insensitively.
 type AccountCreated struct {
 	UserID    string    `json:"user_id"`
-	Username  string    `json:"username"`
-	Email     string    `json:"email"`
+	Username  string    `json:"username" cairn:"personal"`
+	Email     string    `json:"email" cairn:"personal"`
 	CreatedAt time.Time `json:"created_at"`
 }
 
@@ -35,9 +45,9 @@ type AccountCreated struct {
 // valid until ExpiresAt and is stored nowhere else.
 type ActivationRequested struct {
 	UserID    string    `json:"user_id"`
-	Username  string    `json:"username"`
-	Email     string    `json:"email"`
-	Token     string    `json:"token"`
+	Username  string    `json:"username" cairn:"personal"`
+	Email     string    `json:"email" cairn:"personal"`
+	Token     string    `json:"token" cairn:"secret"`
 	ExpiresAt time.Time `json:"expires_at"`
 }
 

@@ -14,7 +14,7 @@ import (
 
 type store struct{ db modules.DBTX }
 
-// emailIndex is the unique index on lower(email) (migrations/00004_users.sql).
+// emailIndex is the unique index on lower(email) (migrations/00001_users.sql).
 const emailIndex = "accounts_email_lower"
 
 const accountColumns = `id::text, username, email, status, created_at, activated_at`

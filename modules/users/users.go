@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"embed"
 	"encoding/base64"
 	"fmt"
 	"log/slog"
@@ -43,15 +44,21 @@ type Module struct {
 	log  *slog.Logger
 }
 
-// New builds the module and registers its routes.
-func New(d modules.Deps) (modules.Module, error) {
-	m := &Module{pool: d.Pool, log: d.Log.With("module", "users")}
-	m.routes(d.API)
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Definition registers the module with the app (app/modules.go).
+var Definition = modules.Define("users", migrations, New)
+
+// New builds the module and registers its routes and its activation page.
+func New(d modules.Deps) (*Module, error) {
+	m := &Module{pool: d.Pool, log: d.Logger("users")}
+	d.Route(m.routes)
+	if d.Pages != nil {
+		registerActivatePage(d.Pages)
+	}
 	return m, nil
 }
-
-// Name is the module's name, its schema and its subject prefix.
-func (m *Module) Name() string { return "users" }
 
 // User is an account as other code may see it: never its password hash.
 type User struct {
@@ -100,12 +107,12 @@ func (m *Module) SignUp(ctx context.Context, username, email, password string) (
 			return err
 		}
 		_, err := outbox.Append(ctx, tx,
-			outbox.Event{Type: EventAccountCreated, Key: u.ID, Data: AccountCreated{
+			EventAccountCreated.New(u.ID, AccountCreated{
 				UserID: u.ID, Username: u.Username, Email: u.Email, CreatedAt: u.CreatedAt,
-			}},
-			outbox.Event{Type: EventActivationRequested, Key: u.ID, Visibility: outbox.Internal, Data: ActivationRequested{
+			}),
+			EventActivationRequested.New(u.ID, ActivationRequested{
 				UserID: u.ID, Username: u.Username, Email: u.Email, Token: token, ExpiresAt: expires,
-			}},
+			}),
 		)
 		return err
 	})
@@ -147,9 +154,9 @@ func (m *Module) Activate(ctx context.Context, token string) (User, error) {
 		if err != nil || !activated {
 			return err
 		}
-		_, err = outbox.Append(ctx, tx, outbox.Event{Type: EventAccountActivated, Key: u.ID, Data: AccountActivated{
+		_, err = outbox.Append(ctx, tx, EventAccountActivated.New(u.ID, AccountActivated{
 			UserID: u.ID, ActivatedAt: u.ActivatedAt,
-		}})
+		}))
 		return err
 	})
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/cairn-dev/cairn/errs"
 	"github.com/cairn-dev/cairn/modules/users"
 	"github.com/cairn-dev/cairn/outbox"
+	"github.com/cairn-dev/cairn/testenv"
 )
 
 // 50 sign-ups at once with one address in varying case: exactly one 201,
@@ -40,7 +41,7 @@ func TestConcurrentSignUpsOneEmail(t *testing.T) {
 		wg.Add(1)
 		go func(email string) {
 			defer wg.Done()
-			results <- a.do("POST", "/users", map[string]any{"username": "racer", "email": email, "password": "hunter2hunter2"})
+			results <- a.API("POST", "/users", map[string]any{"username": "racer", "email": email, "password": "hunter2hunter2"})
 		}(string(email))
 	}
 	wg.Wait()
@@ -64,18 +65,18 @@ func TestConcurrentSignUpsOneEmail(t *testing.T) {
 		t.Fatalf("%d created and %d email_taken, want 1 and %d", len(created), conflicts, n-1)
 	}
 	id := created[0].Body["id"].(string)
-	if got := a.count(`SELECT count(*) FROM users.accounts`); got != 1 {
+	if got := a.Count(`SELECT count(*) FROM users.accounts`); got != 1 {
 		t.Fatalf("%d accounts, want 1", got)
 	}
-	if got := a.count(`SELECT count(*) FROM users.activation_tokens WHERE user_id = $1`, id); got != 1 {
+	if got := a.Count(`SELECT count(*) FROM users.activation_tokens WHERE user_id = $1`, id); got != 1 {
 		t.Fatalf("%d activation tokens, want 1", got)
 	}
-	pub := a.stream(outbox.PublicStream)
-	if evs := ofType(pub, users.EventAccountCreated); len(evs) != 1 || evs[0].Subject != id || len(pub) != 1 {
+	pub := a.Stream(outbox.PublicStream)
+	if evs := pub.OfType(users.EventAccountCreated.Name()); len(evs) != 1 || evs[0].Subject != id || len(pub) != 1 {
 		t.Fatalf("EVENTS holds %d messages, %d account_created, want exactly one for %s", len(pub), len(evs), id)
 	}
-	internal := a.stream(outbox.InternalStream)
-	if evs := ofType(internal, users.EventActivationRequested); len(evs) != 1 || evs[0].Subject != id || len(internal) != 1 {
+	internal := a.Stream(outbox.InternalStream)
+	if evs := internal.OfType(users.EventActivationRequested.Name()); len(evs) != 1 || evs[0].Subject != id || len(internal) != 1 {
 		t.Fatalf("INTERNAL holds %d messages, %d activation_requested, want exactly one for %s", len(internal), len(evs), id)
 	}
 }
@@ -97,7 +98,7 @@ func TestSignUpAndActivate(t *testing.T) {
 	if err != nil || time.Since(createdAt) > time.Minute || len(signed.Body) != 5 {
 		t.Fatalf("sign-up answer: %s (%v)", signed.Raw, err)
 	}
-	got := a.do("GET", "/users/"+id, nil)
+	got := a.API("GET", "/users/"+id, nil)
 	if got.Status != 200 || got.Raw != signed.Raw {
 		t.Fatalf("GET after sign-up: %d %s, want %s", got.Status, got.Raw, signed.Raw)
 	}
@@ -110,23 +111,23 @@ func TestSignUpAndActivate(t *testing.T) {
 		t.Fatalf("token %q is not 32 bytes of base64url without padding: %v", req.Token, err)
 	}
 	hash := sha256.Sum256([]byte(req.Token))
-	if n := a.count(`SELECT count(*) FROM users.activation_tokens
+	if n := a.Count(`SELECT count(*) FROM users.activation_tokens
 		WHERE token_hash = $1 AND user_id = $2 AND expires_at - issued_at = interval '24 hours'`, hash[:], id); n != 1 {
 		t.Fatal("the token is not stored as its SHA-256 hash with a 24-hour lifetime")
 	}
-	if n := a.count(`SELECT count(*) FROM users.activation_tokens t WHERE strpos(t::text, $1) > 0`, req.Token); n != 0 {
+	if n := a.Count(`SELECT count(*) FROM users.activation_tokens t WHERE strpos(t::text, $1) > 0`, req.Token); n != 0 {
 		t.Fatal("the raw token is stored")
 	}
 
-	act := a.do("POST", "/users/activate", map[string]any{"token": req.Token})
+	act := a.API("POST", "/users/activate", map[string]any{"token": req.Token})
 	if act.Status != 200 || act.Body["id"] != id || act.Body["status"] != "active" || len(act.Body) != 2 {
 		t.Fatalf("activate: %d %s", act.Status, act.Raw)
 	}
-	got = a.do("GET", "/users/"+id, nil)
+	got = a.API("GET", "/users/"+id, nil)
 	if got.Status != 200 || got.Body["status"] != "active" || got.Body["created_at"] != signed.Body["created_at"] {
 		t.Fatalf("GET after activation: %d %s", got.Status, got.Raw)
 	}
-	again := a.do("POST", "/users/activate", map[string]any{"token": req.Token})
+	again := a.API("POST", "/users/activate", map[string]any{"token": req.Token})
 	if again.Status != 200 || again.Raw != act.Raw {
 		t.Fatalf("second activation: %d %s", again.Status, again.Raw)
 	}
@@ -137,15 +138,15 @@ func TestSignUpAndActivate(t *testing.T) {
 
 	// One user's events, in the order they were appended: created and
 	// requested in one transaction, then activated once.
-	pub := ofKey(a.stream(outbox.PublicStream), id)
-	internal := ofKey(a.stream(outbox.InternalStream), id)
-	if len(pub) != 2 || pub[0].Type != users.EventAccountCreated || pub[1].Type != users.EventAccountActivated {
+	pub := a.Stream(outbox.PublicStream).OfKey(id)
+	internal := a.Stream(outbox.InternalStream).OfKey(id)
+	if len(pub) != 2 || pub[0].Type != users.EventAccountCreated.Name() || pub[1].Type != users.EventAccountActivated.Name() {
 		t.Fatalf("EVENTS for the user:%s", describe(pub))
 	}
-	if len(internal) != 1 || internal[0].Type != users.EventActivationRequested {
+	if len(internal) != 1 || internal[0].Type != users.EventActivationRequested.Name() {
 		t.Fatalf("INTERNAL for the user:%s", describe(internal))
 	}
-	ordered := []published{pub[0], internal[0], pub[1]}
+	ordered := testenv.Messages{pub[0], internal[0], pub[1]}
 	subjects := []string{"events.users.account_created.v1", "internal.users.activation_requested.v1", "events.users.account_activated.v1"}
 	for i, e := range ordered {
 		if e.NATSSubject != subjects[i] || e.Source != "/cairn/users" {
@@ -180,11 +181,11 @@ func TestSignUpAndActivate(t *testing.T) {
 			t.Fatalf("a response mentions the password: %s", r.Raw)
 		}
 	}
-	if logs := a.logs.String(); logs == "" || strings.Contains(logs, password) || strings.Contains(logs, req.Token) {
+	if logs := a.Logs(); logs == "" || strings.Contains(logs, password) || strings.Contains(logs, req.Token) {
 		t.Fatalf("the logs hold the password or the token (or nothing at all):\n%s", logs)
 	}
 	var stored string
-	if err := a.db.Pool.QueryRow(ctx, `SELECT password_hash FROM users.accounts WHERE id = $1`, id).Scan(&stored); err != nil {
+	if err := a.DB.Pool.QueryRow(ctx, `SELECT password_hash FROM users.accounts WHERE id = $1`, id).Scan(&stored); err != nil {
 		t.Fatal(err)
 	}
 	if cost, err := bcrypt.Cost([]byte(stored)); err != nil || cost != bcrypt.DefaultCost {
@@ -193,7 +194,7 @@ func TestSignUpAndActivate(t *testing.T) {
 	if err := bcrypt.CompareHashAndPassword([]byte(stored), []byte(password)); err != nil {
 		t.Fatalf("the stored hash does not match the password: %v", err)
 	}
-	if n := a.count(`SELECT count(*) FROM users.accounts a WHERE strpos(a::text, $1) > 0`, password); n != 0 {
+	if n := a.Count(`SELECT count(*) FROM users.accounts a WHERE strpos(a::text, $1) > 0`, password); n != 0 {
 		t.Fatal("the password is stored in clear")
 	}
 }
@@ -210,7 +211,7 @@ func TestConcurrentActivationsOneEvent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results <- a.do("POST", "/users/activate", map[string]any{"token": token})
+			results <- a.API("POST", "/users/activate", map[string]any{"token": token})
 		}()
 	}
 	wg.Wait()
@@ -220,7 +221,7 @@ func TestConcurrentActivationsOneEvent(t *testing.T) {
 			t.Errorf("activate: %d %s", r.Status, r.Raw)
 		}
 	}
-	if evs := ofType(a.stream(outbox.PublicStream), users.EventAccountActivated); len(evs) != 1 || evs[0].Subject != id {
+	if evs := a.Stream(outbox.PublicStream).OfType(users.EventAccountActivated.Name()); len(evs) != 1 || evs[0].Subject != id {
 		t.Fatalf("%d account_activated events, want 1 for %s", len(evs), id)
 	}
 }
@@ -232,25 +233,25 @@ func TestInvalidActivationTokens(t *testing.T) {
 	ctx := context.Background()
 	id := a.signUp("linus", "linus@example.com", "penguins-rule").Body["id"].(string)
 	token := a.activationToken(id).Token
-	if _, err := a.db.Pool.Exec(ctx, `UPDATE users.activation_tokens
+	if _, err := a.DB.Pool.Exec(ctx, `UPDATE users.activation_tokens
 		SET issued_at = now() - interval '25 hours', expires_at = now() - interval '1 hour' WHERE user_id = $1`, id); err != nil {
 		t.Fatal(err)
 	}
-	expired := a.do("POST", "/users/activate", map[string]any{"token": token})
+	expired := a.API("POST", "/users/activate", map[string]any{"token": token})
 	if expired.Status != 400 || expired.ErrorCode() != "invalid_token" {
 		t.Fatalf("expired token: %d %s", expired.Status, expired.Raw)
 	}
-	unknown := a.do("POST", "/users/activate", map[string]any{"token": base64.RawURLEncoding.EncodeToString(make([]byte, 32))})
+	unknown := a.API("POST", "/users/activate", map[string]any{"token": base64.RawURLEncoding.EncodeToString(make([]byte, 32))})
 	if unknown.Status != 400 || unknown.ErrorCode() != "invalid_token" {
 		t.Fatalf("unknown token: %d %s", unknown.Status, unknown.Raw)
 	}
 	if expired.Raw != unknown.Raw {
 		t.Fatalf("expired and unknown tokens answer differently:\n%s\n%s", expired.Raw, unknown.Raw)
 	}
-	if r := a.do("GET", "/users/"+id, nil); r.Status != 200 || r.Body["status"] != "pending" {
+	if r := a.API("GET", "/users/"+id, nil); r.Status != 200 || r.Body["status"] != "pending" {
 		t.Fatalf("after invalid tokens: %d %s", r.Status, r.Raw)
 	}
-	if evs := ofType(a.stream(outbox.PublicStream), users.EventAccountActivated); len(evs) != 0 {
+	if evs := a.Stream(outbox.PublicStream).OfType(users.EventAccountActivated.Name()); len(evs) != 0 {
 		t.Fatalf("%d account_activated events, want none", len(evs))
 	}
 }
@@ -333,7 +334,7 @@ func TestBadInputWritesNothing(t *testing.T) {
 		{"unknown field on activate", "POST", "/users/activate", `{"token":"abc","user":"x"}`, 400, "validation_failed", "user"},
 	}
 	for _, c := range cases {
-		r := a.do(c.method, c.path, c.body)
+		r := a.API(c.method, c.path, c.body)
 		if r.Status != c.status || r.ErrorCode() != c.code {
 			t.Errorf("%s: %d %s, want %d %s", c.name, r.Status, r.Raw, c.status, c.code)
 			continue
@@ -343,26 +344,26 @@ func TestBadInputWritesNothing(t *testing.T) {
 		}
 	}
 	// Blank fields are all reported at once.
-	r := a.do("POST", "/users", body("", "", ""))
+	r := a.API("POST", "/users", body("", "", ""))
 	if r.Status != 400 || r.Field("username") == nil || r.Field("email") == nil || r.Field("password") == nil {
 		t.Errorf("all fields blank: %d %s", r.Status, r.Raw)
 	}
 	for _, path := range []string{"/users", "/users/activate"} {
-		if r := a.do("POST", path, body("ada", "a@example.com", pw), "Content-Type", "text/plain"); r.Status != 415 || r.ErrorCode() != "unsupported_media_type" {
+		if r := a.API("POST", path, body("ada", "a@example.com", pw), "Content-Type", "text/plain"); r.Status != 415 || r.ErrorCode() != "unsupported_media_type" {
 			t.Errorf("text/plain to %s: %d %s", path, r.Status, r.Raw)
 		}
-		if r := a.do("POST", path, nil); r.Status != 415 {
+		if r := a.API("POST", path, nil); r.Status != 415 {
 			t.Errorf("no body to %s: %d %s", path, r.Status, r.Raw)
 		}
 		big := body("ada", "a@example.com", strings.Repeat("p", 1<<20))
-		if r := a.do("POST", path, big); r.Status != 413 || r.ErrorCode() != "payload_too_large" {
+		if r := a.API("POST", path, big); r.Status != 413 || r.ErrorCode() != "payload_too_large" {
 			t.Errorf("body over 1 MiB to %s: %d %.200s", path, r.Status, r.Raw)
 		}
 	}
-	if n := a.count(`SELECT (SELECT count(*) FROM users.accounts) + (SELECT count(*) FROM users.activation_tokens)`); n != 0 {
+	if n := a.Count(`SELECT (SELECT count(*) FROM users.accounts) + (SELECT count(*) FROM users.activation_tokens)`); n != 0 {
 		t.Fatalf("bad input wrote %d rows", n)
 	}
-	if pub, internal := a.stream(outbox.PublicStream), a.stream(outbox.InternalStream); len(pub)+len(internal) != 0 {
+	if pub, internal := a.Stream(outbox.PublicStream), a.Stream(outbox.InternalStream); len(pub)+len(internal) != 0 {
 		t.Fatalf("bad input published %d public and %d internal events", len(pub), len(internal))
 	}
 }

@@ -8,9 +8,11 @@
 // after commit: a redelivered event has no second effect. A failing event
 // is retried with capped exponential backoff while holding back only its
 // own key; after MaxAttempts it is parked in inbox.dead_letters and the
-// consumer goes on. An event whose handler says an outside system is down
-// (outbox.Unavailable) pauses the whole consumer, which retries it slowly
-// and resumes when it succeeds.
+// consumer goes on; an event that can never succeed (outbox.Permanent, or
+// data that does not decode into the handler's type) is parked at once. An
+// event whose handler says an outside system is down (outbox.Unavailable)
+// pauses the whole consumer, which retries it slowly and resumes when it
+// succeeds.
 package consumer
 
 import (

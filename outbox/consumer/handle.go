@@ -43,6 +43,11 @@ func (r *Runtime) deliver(ctx context.Context, w *work, m jetstream.Msg) {
 			}
 			return
 		}
+		if outbox.IsPermanent(err) { // retrying cannot help: undecodable data, say
+			w.gate.reopen(me)
+			r.parkAndAck(ctx, s, m, ev, attempt, err)
+			return
+		}
 		if outbox.IsUnavailable(err) {
 			if w.gate.close(me) {
 				log.Warn("outside system unavailable; consumer paused", "event_id", ev.ID, "err", err)

@@ -40,7 +40,7 @@ func TestCommittedOnceRolledBackNever(t *testing.T) {
 				err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
 					a, err := outbox.Append(ctx, tx,
 						outbox.Event{Type: "test.thing_happened.v1", Key: key(w), Data: testData{N: i}},
-						outbox.Event{Type: "test.secret_made.v1", Key: key(w), Data: testData{N: i}, Visibility: outbox.Internal})
+						outbox.Event{Type: "test.secret_made.v1", Key: key(w), Data: testData{N: i}})
 					if err != nil {
 						return err
 					}

@@ -1,4 +1,4 @@
-package web
+package users
 
 import (
 	_ "embed"
@@ -14,9 +14,9 @@ var (
 	activateJS []byte
 )
 
-// RegisterActivatePage serves /activate, the page the activation email
+// registerActivatePage serves /activate, the page the activation email
 // links to: it posts the token from the link to POST /api/v1/users/activate.
-func RegisterActivatePage(e *echo.Echo) {
+func registerActivatePage(e *echo.Group) {
 	e.GET("/activate", func(c echo.Context) error {
 		h := c.Response().Header()
 		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'")

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -20,19 +20,27 @@ import (
 )
 
 // infra is the database and broker Cairn runs on: embedded ones it started
-// itself, or the user's own.
+// itself, the user's own, or (in tests) a pool and a connection it was given
+// and leaves open.
 type infra struct {
-	pg    *pgserver.Server // nil when CAIRN_DATABASE_URL is set
-	natsd *broker.Embedded // nil when CAIRN_NATS_URL is set
-	pool  *pgxpool.Pool
-	nc    *nats.Conn
-	js    jetstream.JetStream
-	log   *slog.Logger
+	pg      *pgserver.Server // nil when CAIRN_DATABASE_URL is set
+	natsd   *broker.Embedded // nil when CAIRN_NATS_URL is set
+	pool    *pgxpool.Pool
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	log     *slog.Logger
+	lentDB  bool // pool was given: not ours to close
+	lentBus bool // nc was given: not ours to close
 }
 
-// openDatabase starts the embedded PostgreSQL if needed and opens a pool.
-func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (*infra, error) {
+// openDatabase starts the embedded PostgreSQL if needed and opens a pool,
+// or uses the pool it is given.
+func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger, pool *pgxpool.Pool) (*infra, error) {
 	in := &infra{log: log}
+	if pool != nil {
+		in.pool, in.lentDB = pool, true
+		return in, nil
+	}
 	url := cfg.DatabaseURL
 	if cfg.EmbeddedPostgres() {
 		dir, err := filepath.Abs(filepath.Join(cfg.DataDir, "postgres"))
@@ -93,11 +101,13 @@ func waitForDatabase(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) 
 	}
 }
 
-// openBroker starts the embedded NATS server if needed, connects, and
-// declares the streams.
-func (in *infra) openBroker(ctx context.Context, cfg config.Config) error {
+// openBroker starts the embedded NATS server if needed and connects, or
+// uses the connection it is given, and declares the streams.
+func (in *infra) openBroker(ctx context.Context, cfg config.Config, nc *nats.Conn) error {
 	var err error
-	if cfg.EmbeddedNATS() {
+	if nc != nil {
+		in.nc, in.lentBus = nc, true
+	} else if cfg.EmbeddedNATS() {
 		dir, aerr := filepath.Abs(filepath.Join(cfg.DataDir, "nats"))
 		if aerr != nil {
 			return fmt.Errorf("CAIRN_DATA_DIR: %w", aerr)
@@ -141,7 +151,7 @@ func (in *infra) closeWithin(timeout time.Duration) {
 
 // close releases everything in reverse order of opening.
 func (in *infra) close(ctx context.Context) {
-	if in.nc != nil {
+	if in.nc != nil && !in.lentBus {
 		if err := in.nc.Drain(); err != nil {
 			in.log.Warn("drain NATS connection", "err", err)
 		}
@@ -153,7 +163,7 @@ func (in *infra) close(ctx context.Context) {
 		in.natsd.Shutdown()
 		in.log.Info("embedded NATS stopped")
 	}
-	if in.pool != nil {
+	if in.pool != nil && !in.lentDB {
 		in.pool.Close()
 	}
 	if in.pg != nil {

@@ -1,0 +1,310 @@
+// Package app is Cairn assembled: the database and NATS it runs on, the
+// platform (relay, consumer runtime, HTTP server) and the business modules.
+// New builds it, Start runs it, Close stops it in order. main.go runs it as
+// the process; testenv boots it in-process for tests.
+package app
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cairn-dev/cairn/config"
+	"github.com/cairn-dev/cairn/migrations"
+	"github.com/cairn-dev/cairn/modules"
+	"github.com/cairn-dev/cairn/outbox"
+	"github.com/cairn-dev/cairn/outbox/consumer"
+	"github.com/cairn-dev/cairn/outbox/relay"
+	"github.com/cairn-dev/cairn/web"
+)
+
+// Options tune New; the zero value is what `cairn serve` runs.
+type Options struct {
+	// Version is logged at start-up and shown by the console.
+	Version string
+	// Modules are the modules to build, in start order; nil means all
+	// (Modules()).
+	Modules []modules.Definition
+	// Pool, if set, is the database to run on instead of the one the
+	// configuration names; Close leaves it open. For tests.
+	Pool *pgxpool.Pool
+	// NATS, if set, is the connection to publish and consume through
+	// instead of the one the configuration names; Close leaves it open.
+	NATS *nats.Conn
+	// RelayDeleteDelay is how long a published event stays in the outbox;
+	// zero means 2 × CAIRN_NATS_SYNC_INTERVAL + 1 s, by when JetStream has
+	// fsynced it. Tests lengthen it to read what a use case appended.
+	RelayDeleteDelay time.Duration
+}
+
+// App is a Cairn process's whole: build it with New, run it with Start,
+// stop it with Close.
+type App struct {
+	cfg       config.Config
+	log       *slog.Logger
+	version   string
+	infra     *infra
+	sqlDB     *sql.DB
+	migrator  *migrations.Runner
+	relay     *relay.Relay
+	web       *echo.Echo
+	names     []string
+	built     map[string]any
+	subs      []outbox.Subscription
+	consumers *consumer.Runtime
+	// background are the modules with work of their own besides requests
+	// and events (the ledger sweeps expired idempotency keys).
+	background []backgroundModule
+
+	listener       net.Listener
+	httpErr        chan error
+	stopRelay      func()
+	stopConsumers  func()
+	stopBackground func()
+	closeOnce      sync.Once
+}
+
+// New connects to PostgreSQL (starting the embedded server if the
+// configuration asks for it), applies every pending migration, connects to
+// NATS and declares the streams, then builds the platform and the modules.
+// Nothing runs until Start. Errors: unreachable infrastructure, a failed
+// migration, or a module that refuses to start (a bad setting, a handler
+// the event catalog refuses); whatever New opened is closed again.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) (_ *App, err error) {
+	if opt.Modules == nil {
+		opt.Modules = Modules()
+	}
+	a := &App{cfg: cfg, log: log, version: opt.Version, built: map[string]any{}, httpErr: make(chan error, 1),
+		stopRelay: func() {}, stopConsumers: func() {}, stopBackground: func() {}} // until Start runs them
+	defer func() {
+		if err != nil {
+			a.closeInfra()
+		}
+	}()
+
+	// The database, migrated.
+	if a.infra, err = openDatabase(ctx, cfg, log, opt.Pool); err != nil {
+		return nil, err
+	}
+	a.sqlDB = a.infra.sqlDB()
+	if err := a.migrate(ctx, opt.Modules); err != nil {
+		return nil, err
+	}
+
+	// NATS and its streams, and the relay that publishes to them.
+	if err := a.infra.openBroker(ctx, cfg, opt.NATS); err != nil {
+		return nil, err
+	}
+	deleteDelay := opt.RelayDeleteDelay
+	if deleteDelay <= 0 {
+		// Keep rows until JetStream has fsynced them: its timer fires
+		// every sync interval, after the previous sync finished.
+		deleteDelay = 2*cfg.NATSSyncInterval + time.Second
+	}
+	host, _ := os.Hostname()
+	a.relay = relay.New(a.infra.pool, a.infra.js, relay.Options{
+		DeleteDelay: deleteDelay,
+		Name:        fmt.Sprintf("%s/%d", host, os.Getpid()),
+		Logger:      log,
+	})
+
+	// The modules, each adding its routes and handlers.
+	a.web = web.NewServer(log)
+	subs := &outbox.Subscriptions{}
+	deps := modules.Deps{Pool: a.infra.pool, API: a.web.Group("/api/v1"), Pages: a.web.Group(""), Log: log, Config: cfg, Consumers: subs}
+	for _, def := range opt.Modules {
+		before := len(subs.All())
+		m, err := def.Build(deps)
+		if err != nil {
+			return nil, fmt.Errorf("start %w", err)
+		}
+		// Durable names are contracts shared by all replicas: a module's
+		// carry its name, so two modules can never take the same one.
+		for _, s := range subs.All()[before:] {
+			if !strings.HasPrefix(s.Consumer, def.Name+"_") {
+				return nil, fmt.Errorf("start module %s: consumer %s must be named %s_<handler>", def.Name, s.Consumer, def.Name)
+			}
+		}
+		a.names = append(a.names, def.Name)
+		a.built[def.Name] = m
+		if b, ok := m.(backgroundModule); ok {
+			a.background = append(a.background, b)
+		}
+	}
+
+	// The consumer runtime for their handlers, the admin endpoints,
+	// readiness and the console.
+	a.subs = subs.All()
+	a.consumers = consumer.New(a.infra.pool, a.infra.js, a.subs, consumer.Options{Logger: log})
+	a.consumers.RegisterAdmin(a.web.Group("/api/v1/admin"), cfg.AdminToken)
+	checks := a.checkers()
+	web.RegisterHealth(a.web, checks)
+	web.RegisterConsole(a.web, a.statusFunc(checks))
+	return a, nil
+}
+
+func (a *App) migrate(ctx context.Context, defs []modules.Definition) error {
+	var err error
+	if a.migrator, err = Migrator(a.sqlDB, defs); err != nil {
+		return err
+	}
+	applied, err := a.migrator.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("apply migrations: %w", err)
+	}
+	a.log.Info("migrations applied", "new", len(applied))
+	return nil
+}
+
+// Start listens on CAIRN_HTTP_ADDR and runs the relay, the consumers and
+// the HTTP server. Errors: the address cannot be listened on. A later
+// failure of the HTTP server arrives on Err.
+func (a *App) Start() error {
+	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("CAIRN_HTTP_ADDR=%s: %w", a.cfg.HTTPAddr, err)
+	}
+	a.listener = ln
+	a.stopRelay = runUntilStopped(a.relay.Run)
+	a.stopConsumers = runUntilStopped(a.consumers.Run)
+	a.stopBackground = runUntilStopped(func(ctx context.Context) error {
+		var wg sync.WaitGroup
+		for _, b := range a.background {
+			wg.Go(func() { _ = b.Run(ctx) })
+		}
+		wg.Wait()
+		return nil
+	})
+	go func() {
+		a.web.Listener = ln
+		a.httpErr <- a.web.Start("")
+	}()
+	a.log.Info("cairn is up", "http", ln.Addr().String(), "modules", a.names, "console", a.cfg.PublicURL+"/")
+	return nil
+}
+
+// Err delivers the HTTP server's error if it stops by itself.
+func (a *App) Err() <-chan error { return a.httpErr }
+
+// Close shuts down in order, within CAIRN_SHUTDOWN_TIMEOUT: no new requests
+// and the ones in flight finished; then no handler running, so every event
+// a handler appended is in the outbox; then the relay publishes what is
+// left; then NATS and the database (the embedded servers stop). Calling it
+// again does nothing.
+func (a *App) Close() error {
+	a.closeOnce.Do(a.close)
+	return nil
+}
+
+func (a *App) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	// 1. HTTP: no new requests; those in flight finish.
+	if a.listener != nil {
+		if err := a.web.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Warn("http shutdown", "err", err)
+		}
+	}
+	// 2. Handlers and modules' background work: none runs any more, so
+	// what they appended is in the outbox.
+	a.stopConsumers()
+	a.stopBackground()
+	// 3. Relay: the leader publishes what is left, then stops.
+	if a.relay.State() == relay.Leader {
+		select {
+		case <-a.relay.Drained():
+			a.log.Info("relay flushed the outbox")
+		case <-ctx.Done():
+			a.log.Warn("relay did not flush before the shutdown timeout; the next leader publishes the rest")
+		}
+	}
+	a.stopRelay()
+	// 4. NATS and the database; the embedded servers stop.
+	a.closeInfra()
+}
+
+// closeInfra closes the database and NATS, and stops embedded servers.
+func (a *App) closeInfra() {
+	if a.sqlDB != nil {
+		_ = a.sqlDB.Close()
+	}
+	if a.infra != nil {
+		a.infra.closeWithin(a.cfg.ShutdownTimeout)
+	}
+}
+
+// backgroundModule is a module with work of its own besides requests and
+// events; Run returns when ctx ends, before the database closes.
+type backgroundModule interface {
+	Run(ctx context.Context) error
+}
+
+// runUntilStopped runs fn in a goroutine; the function returned cancels its
+// context and waits for it to return.
+func runUntilStopped(fn func(context.Context) error) func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = fn(ctx) }()
+	return func() { cancel(); <-done }
+}
+
+// Serve runs Cairn until ctx is cancelled (SIGINT/SIGTERM), then shuts it
+// down (Close).
+func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, version string) error {
+	log.Info("cairn starting", "version", version, "embedded_postgres", cfg.EmbeddedPostgres(), "embedded_nats", cfg.EmbeddedNATS())
+	a, err := New(ctx, cfg, log, Options{Version: version})
+	if err != nil {
+		return err
+	}
+	if err := a.Start(); err != nil {
+		a.Close()
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-a.Err():
+		a.Close()
+		return fmt.Errorf("http server: %w", err)
+	}
+	return a.Close()
+}
+
+// URL is the base URL the HTTP server listens on, http://host:port, once
+// started.
+func (a *App) URL() string {
+	if a.listener == nil {
+		return ""
+	}
+	return "http://" + a.listener.Addr().String()
+}
+
+// Pool is the database pool the app runs on.
+func (a *App) Pool() *pgxpool.Pool { return a.infra.pool }
+
+// JetStream is the app's JetStream context.
+func (a *App) JetStream() jetstream.JetStream { return a.infra.js }
+
+// Relay is the app's relay.
+func (a *App) Relay() *relay.Relay { return a.relay }
+
+// Subscriptions are the handlers the modules registered, as the consumer
+// runtime runs them.
+func (a *App) Subscriptions() []outbox.Subscription { return a.subs }
+
+// Module returns the facade New built for the named module (its *Module),
+// or nil if it is not in this app.
+func (a *App) Module(name string) any { return a.built[name] }

@@ -1,0 +1,59 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/cairn-dev/cairn/outbox/relay"
+	"github.com/cairn-dev/cairn/web"
+)
+
+// checkers are the readiness conditions /readyz and the console report.
+func (a *App) checkers() []web.Checker {
+	return []web.Checker{
+		{Name: "database", Check: func(ctx context.Context) error { return a.infra.pool.Ping(ctx) }},
+		{Name: "migrations", Check: func(ctx context.Context) error {
+			pending, err := a.migrator.HasPending(ctx)
+			if err == nil && pending {
+				err = errors.New("migrations are pending")
+			}
+			return err
+		}},
+		{Name: "nats", Check: func(context.Context) error {
+			if s := a.infra.nc.Status(); s != nats.CONNECTED {
+				return fmt.Errorf("connection is %s", s)
+			}
+			return nil
+		}},
+		{Name: "relay", Check: func(context.Context) error {
+			if s := a.relay.State(); s != relay.Leader && s != relay.Standby {
+				return fmt.Errorf("relay is %s", s)
+			}
+			return nil
+		}},
+	}
+}
+
+// statusFunc gathers what the operator console shows.
+func (a *App) statusFunc(checkers []web.Checker) web.StatusFunc {
+	return func(ctx context.Context) web.Status {
+		ready, checks := web.RunChecks(ctx, checkers)
+		m, err := a.relay.Metrics(ctx)
+		rs := web.RelayStatus{
+			State: string(m.State), Backlog: m.Backlog, OldestAgeSeconds: m.OldestAgeSeconds,
+			Published: m.Published, PublishErrors: m.PublishErrors, Idles: m.Idles, LastError: m.LastError,
+		}
+		if err != nil && rs.LastError == "" {
+			rs.LastError = err.Error()
+		}
+		names := a.names
+		if names == nil {
+			names = []string{}
+		}
+		return web.Status{Version: a.version, Modules: names, Ready: ready, Checks: checks, Relay: rs, Time: time.Now().UTC()}
+	}
+}

@@ -1,0 +1,45 @@
+package integration_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/cairn-dev/cairn/testenv"
+)
+
+// The command line offers what the modules offer (cairn rebuild ledger,
+// which main.go knows nothing of) and migrations by set.
+func TestModuleCommandsAndMigrationSets(t *testing.T) {
+	db := testenv.MustDB(t)
+	run := func(args ...string) (string, int) {
+		t.Helper()
+		return runCairn(t, []string{"CAIRN_DATABASE_URL=" + db.URL, "CAIRN_LOG_LEVEL=warn"}, args...)
+	}
+	if out, code := run("help"); code != 0 || !strings.Contains(out, "cairn rebuild ledger") {
+		t.Errorf("help: exit %d, %q", code, out)
+	}
+	if out, code := run("rebuild"); code != 2 || !strings.Contains(out, "usage: cairn rebuild ledger") {
+		t.Errorf("rebuild without a module: exit %d, %q", code, out)
+	}
+	if out, code := run("rebuild", "users"); code != 2 {
+		t.Errorf("rebuild of a module that offers none: exit %d, %q", code, out)
+	}
+	if out, code := run("rebuild", "ledger"); code != 0 || out != "ledger: 0 accounts rebuilt from the log, 0 corrected\n" {
+		t.Errorf("rebuild ledger: exit %d, %q", code, out)
+	}
+	out, code := run("migrate", "status")
+	for _, want := range []string{"platform/00001_outbox.sql", "platform/00007_outbox_wake_in_append.sql", "users/00001_users.sql", "mail/00001_mail.sql", "ledger/00001_ledger.sql"} {
+		if code != 0 || !strings.Contains(out, want+" ") || strings.Contains(out, "pending") {
+			t.Errorf("migrate status: exit %d, no applied %s in\n%s", code, want, out)
+		}
+	}
+	if out, code := run("migrate", "down"); code != 2 || !strings.Contains(out, "down <platform|users|mail|ledger>") {
+		t.Errorf("migrate down without a set: exit %d, %q", code, out)
+	}
+	if out, code := run("migrate", "down", "mail"); code != 0 || out != "rolled back mail/00001_mail.sql\n" {
+		t.Errorf("migrate down mail: exit %d, %q", code, out)
+	}
+	if out, code := run("migrate", "up"); code != 0 || !strings.HasPrefix(out, "applied mail/00001_mail.sql (") {
+		t.Errorf("migrate up: exit %d, %q", code, out)
+	}
+}

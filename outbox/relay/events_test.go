@@ -1,0 +1,13 @@
+package relay_test
+
+import "github.com/cairn-dev/cairn/outbox"
+
+// The event types these tests append; outbox.Append refuses undeclared ones.
+var _ = func() bool {
+	for _, typ := range []string{"test.thing_happened.v1", "test.late.v1", "test.early.v1", "test.counted.v1",
+		"test.tick.v1", "test.woke.v1", "test.waited.v1", "test.steady.v1"} {
+		outbox.Declare[testData](outbox.EventSpec{Type: typ, Visibility: outbox.Public, Description: "A relay test event."})
+	}
+	outbox.Declare[testData](outbox.EventSpec{Type: "test.secret_made.v1", Visibility: outbox.Internal, Description: "An internal relay test event."})
+	return true
+}()
