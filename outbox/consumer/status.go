@@ -28,7 +28,8 @@ const (
 	// one has not failed.
 	StandingBy State = "standing_by"
 	// Failing: this replica's last attempt to consume failed (Reason says
-	// why), and nobody has been seen consuming since.
+	// why), and nobody has been seen consuming since; it may be trying
+	// again.
 	Failing State = "failing"
 	// Stopped: the runtime is not running.
 	Stopped State = "stopped"
@@ -202,10 +203,12 @@ func (st *state) status(consumer, eventType string, running bool, me string) Sta
 		s.State, s.Reason = Paused, w.gate.why()
 	case st.term != nil && st.consuming:
 		s.State = Consuming
+	case !st.badSince.IsZero() && st.lastErr != "" && !st.lastErrAt.Before(st.badSince):
+		// Failed since anyone last consumed it, and not consuming now
+		// (perhaps trying again).
+		s.State, s.Reason = Failing, st.lastErr
 	case st.term != nil:
 		s.State = Starting
-	case !st.badSince.IsZero() && st.lastErr != "" && !st.lastErrAt.Before(st.badSince):
-		s.State, s.Reason = Failing, st.lastErr
 	default:
 		s.State = StandingBy
 	}
@@ -231,11 +234,11 @@ func (r *Runtime) Ready() error {
 			continue
 		}
 		why := "no replica holds its lease"
-		switch {
-		case s.Lease.Live && s.Lease.Holder != "":
-			why = fmt.Sprintf("held by %s (token %d), which has not started consuming", s.Lease.Holder, s.Lease.Token)
-		case s.LastError != "":
-			why = "last error: " + s.LastError
+		if s.Lease.Live && s.Lease.Holder != "" {
+			why = fmt.Sprintf("held by %s (token %d), which is not consuming", s.Lease.Holder, s.Lease.Token)
+		}
+		if s.LastError != "" {
+			why += "; last error here: " + s.LastError
 		}
 		bad = append(bad, fmt.Sprintf("consumer %s not consumed for %s: %s", s.Consumer, s.Unconsumed.Round(time.Second), why))
 	}
