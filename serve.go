@@ -68,7 +68,15 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 		}
 		names = append(names, m.Name())
 	}
-	consumers := consumer.New(in.pool, in.js, subs.All(), consumer.Options{Logger: log})
+	handlerPool, leasePool, err := in.consumerPools(ctx, cfg.DatabaseMaxConns)
+	if err != nil {
+		return err
+	}
+	defer leasePool.Close()
+	defer handlerPool.Close()
+	consumers := consumer.New(in.pool, in.js, subs.All(), consumer.Options{
+		Logger: log, HandlerPool: handlerPool, LeasePool: leasePool, Holder: fmt.Sprintf("%s/%d", host, os.Getpid()),
+	})
 	consumers.RegisterAdmin(e.Group("/api/v1/admin"), cfg.AdminToken)
 	checkers := []web.Checker{
 		{Name: "database", Check: func(ctx context.Context) error { return in.pool.Ping(ctx) }},
@@ -91,9 +99,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 			}
 			return nil
 		}},
+		{Name: "consumers", Check: func(context.Context) error { return consumers.Ready() }},
 	}
 	web.RegisterHealth(e, checkers)
-	web.RegisterConsole(e, statusFunc(names, checkers, rl))
+	web.RegisterConsole(e, statusFunc(names, checkers, rl, consumers))
 	web.RegisterActivatePage(e)
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -141,7 +150,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	return nil
 }
 
-func statusFunc(names []string, checkers []web.Checker, rl *relay.Relay) web.StatusFunc {
+func statusFunc(names []string, checkers []web.Checker, rl *relay.Relay, consumers *consumer.Runtime) web.StatusFunc {
 	return func(ctx context.Context) web.Status {
 		ready, checks := web.RunChecks(ctx, checkers)
 		m, err := rl.Metrics(ctx)
@@ -155,6 +164,20 @@ func statusFunc(names []string, checkers []web.Checker, rl *relay.Relay) web.Sta
 		if names == nil {
 			names = []string{}
 		}
-		return web.Status{Version: fullVersion(), Modules: names, Ready: ready, Checks: checks, Relay: rs, Time: time.Now().UTC()}
+		return web.Status{Version: fullVersion(), Modules: names, Ready: ready, Checks: checks, Relay: rs,
+			Consumers: consumerStatus(consumers.Status()), Time: time.Now().UTC()}
 	}
+}
+
+// consumerStatus maps the consumer runtime's status to the console's.
+func consumerStatus(all []consumer.Status) []web.ConsumerStatus {
+	out := make([]web.ConsumerStatus, 0, len(all))
+	for _, s := range all {
+		out = append(out, web.ConsumerStatus{
+			Consumer: s.Consumer, EventType: s.EventType, State: string(s.State), Reason: s.Reason,
+			InFlight: s.InFlight, LastError: s.LastError, UnconsumedSeconds: s.Unconsumed.Seconds(),
+			Lease: web.ConsumerLease{Holder: s.Lease.Holder, Token: s.Lease.Token, Live: s.Lease.Live, Mine: s.Lease.Mine, Note: s.Lease.Note},
+		})
+	}
+	return out
 }
