@@ -12,6 +12,8 @@ else ifeq ($(BENCH),relay)
 BENCH_PATTERN := ^BenchmarkRelay$$
 else ifeq ($(BENCH),ledger)
 BENCH_PATTERN := ^BenchmarkLedger$$
+else ifeq ($(BENCH),mail)
+BENCH_PATTERN := ^BenchmarkAPIUnderMail$$
 else
 BENCH_PATTERN := $(BENCH)
 endif
@@ -31,7 +33,7 @@ test: postgres
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 40m ./...
 
-## bench: benchmarks (BENCH=relay or BENCH=ledger for one); ends with one JSON line
+## bench: benchmarks (BENCH=relay, BENCH=ledger or BENCH=mail for one); ends with one JSON line
 bench: postgres
 	$(GO) test ./integration_test -run '^$$' -bench '$(BENCH_PATTERN)' -benchtime 1x -timeout 60m | tee bench.out
 	@grep '^{"bench"' bench.out | sed -e 's/^{"bench":"[a-z]*",*//' -e 's/}$$//' | paste -sd, - | sed -e 's/^/{/' -e 's/$$/}/'

@@ -114,10 +114,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		// every sync interval, after the previous sync finished.
 		deleteDelay = 2*cfg.NATSSyncInterval + time.Second
 	}
-	host, _ := os.Hostname()
 	a.relay = relay.New(a.infra.pool, a.infra.js, relay.Options{
 		DeleteDelay: deleteDelay,
-		Name:        fmt.Sprintf("%s/%d", host, os.Getpid()),
+		Name:        holder(),
 		Logger:      log,
 	})
 
@@ -148,7 +147,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	// The consumer runtime for their handlers, the admin endpoints,
 	// readiness and the console.
 	a.subs = subs.All()
-	a.consumers = consumer.New(a.infra.pool, a.infra.js, a.subs, consumer.Options{Logger: log})
+	handlerPool, leasePool, err := a.infra.consumerPools(ctx, cfg.DatabaseMaxConns)
+	if err != nil {
+		return nil, err
+	}
+	a.consumers = consumer.New(a.infra.pool, a.infra.js, a.subs, consumer.Options{
+		Logger: log, HandlerPool: handlerPool, LeasePool: leasePool, Holder: holder(),
+	})
 	a.consumers.RegisterAdmin(a.web.Group("/api/v1/admin"), cfg.AdminToken)
 	checks := a.checkers()
 	web.RegisterHealth(a.web, checks)
@@ -244,6 +249,12 @@ func (a *App) closeInfra() {
 	if a.infra != nil {
 		a.infra.closeWithin(a.cfg.ShutdownTimeout)
 	}
+}
+
+// holder names this process in leases and logs: host/pid.
+func holder() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d", host, os.Getpid())
 }
 
 // backgroundModule is a module with work of its own besides requests and

@@ -31,6 +31,9 @@ type infra struct {
 	log     *slog.Logger
 	lentDB  bool // pool was given: not ours to close
 	lentBus bool // nc was given: not ours to close
+	// side are pools of their own for parts of Cairn that must not compete
+	// with the API for connections (see sidePool); always ours to close.
+	side []*pgxpool.Pool
 }
 
 // openDatabase starts the embedded PostgreSQL if needed and opens a pool,
@@ -162,6 +165,9 @@ func (in *infra) close(ctx context.Context) {
 	if in.natsd != nil {
 		in.natsd.Shutdown()
 		in.log.Info("embedded NATS stopped")
+	}
+	for _, p := range in.side {
+		p.Close()
 	}
 	if in.pool != nil && !in.lentDB {
 		in.pool.Close()

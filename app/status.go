@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/cairn-dev/cairn/outbox/consumer"
 	"github.com/cairn-dev/cairn/outbox/relay"
 	"github.com/cairn-dev/cairn/web"
 )
@@ -35,6 +36,7 @@ func (a *App) checkers() []web.Checker {
 			}
 			return nil
 		}},
+		{Name: "consumers", Check: func(context.Context) error { return a.consumers.Ready() }},
 	}
 }
 
@@ -54,6 +56,20 @@ func (a *App) statusFunc(checkers []web.Checker) web.StatusFunc {
 		if names == nil {
 			names = []string{}
 		}
-		return web.Status{Version: a.version, Modules: names, Ready: ready, Checks: checks, Relay: rs, Time: time.Now().UTC()}
+		return web.Status{Version: a.version, Modules: names, Ready: ready, Checks: checks, Relay: rs,
+			Consumers: consumerStatus(a.consumers.Status()), Time: time.Now().UTC()}
 	}
+}
+
+// consumerStatus maps the consumer runtime's status to the console's.
+func consumerStatus(all []consumer.Status) []web.ConsumerStatus {
+	out := make([]web.ConsumerStatus, 0, len(all))
+	for _, s := range all {
+		out = append(out, web.ConsumerStatus{
+			Consumer: s.Consumer, EventType: s.EventType, State: string(s.State), Reason: s.Reason,
+			InFlight: s.InFlight, LastError: s.LastError, UnconsumedSeconds: s.Unconsumed.Seconds(),
+			Lease: web.ConsumerLease{Holder: s.Lease.Holder, Token: s.Lease.Token, Live: s.Lease.Live, Mine: s.Lease.Mine, Note: s.Lease.Note},
+		})
+	}
+	return out
 }

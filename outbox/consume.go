@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Delivery is one event handed to a handler.
@@ -17,6 +18,25 @@ type Delivery struct {
 	Subject string
 	// Attempt counts from 1, across redeliveries and retries.
 	Attempt int
+	// EffectResult is what the subscription's Effect returned for this
+	// event (nil without an Effect).
+	EffectResult any
+	// Term, when set, reports whether this replica may still act for the
+	// consumer: nil while it holds the consumer's lease, an error once its
+	// term is over. Use CheckTerm.
+	Term func() error
+}
+
+// CheckTerm returns nil while the runtime that handed over d still holds
+// the consumer's lease. Call it right before a call to an outside system
+// (an email, a payment) that the database cannot fence: after a takeover
+// another replica handles the event, and this one must not act. Errors: the
+// lease's, once the term has ended.
+func (d Delivery) CheckTerm() error {
+	if d.Term == nil {
+		return nil
+	}
+	return d.Term()
 }
 
 // Handler reacts to one event inside tx. The consumer runtime records the
@@ -36,6 +56,18 @@ type Delivery struct {
 // the data; Handler is the runtime's undecoded form.
 type Handler func(ctx context.Context, tx pgx.Tx, d Delivery) error
 
+// Effect is the first phase of an effectful handler: its call to an outside
+// system (an email, a gateway), made before the runtime opens the handler's
+// transaction, so no connection or transaction is held while the outside
+// system takes its time. db is the runtime's own pool, for reads the effect
+// needs (do not hold a transaction on it across the outside call). What it
+// returns reaches Handle as Delivery.EffectResult; Handle then records the
+// outcome in the transaction. Within one delivery, a result that succeeded
+// is reused if only the transaction has to be retried; after a crash or a
+// takeover the effect runs again (outside effects are at least once). Its
+// errors mean what Handle's mean.
+type Effect func(ctx context.Context, db *pgxpool.Pool, d Delivery) (result any, err error)
+
 // Subscription is a handler for one event type as the consumer runtime runs
 // it; Handle builds one from a typed handler.
 type Subscription struct {
@@ -45,6 +77,8 @@ type Subscription struct {
 	EventType  string
 	Visibility Visibility
 	Handle     Handler
+	// Effect, if set, runs before Handle, outside any transaction.
+	Effect Effect
 	// MaxAttempts before the event is parked as a dead letter (default 5).
 	MaxAttempts int
 	// MaxBackoff caps the wait between attempts (default 30s).

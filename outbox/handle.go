@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Received is one event handed to a typed handler, its data decoded.
@@ -22,6 +23,17 @@ type Received[T any] struct {
 	// Event is the envelope as it arrived, with its correlation and
 	// causation ids; its Data is the undecoded JSON.
 	Event CloudEvent
+
+	term func() error
+}
+
+// CheckTerm returns nil while this replica still holds the consumer's
+// lease; see Delivery.CheckTerm. Call it right before an outside call.
+func (r Received[T]) CheckTerm() error {
+	if r.term == nil {
+		return nil
+	}
+	return r.term()
 }
 
 // Target is the event a typed handler consumes: a declared EventType[T], or
@@ -71,27 +83,78 @@ func MaxBackoff(d time.Duration) Option { return func(s *Subscription) { s.MaxBa
 // or with another visibility than declared, or T cannot decode the declared
 // payload; and Add's.
 func Handle[T any](subs *Subscriptions, consumer string, on Target[T], h func(ctx context.Context, tx pgx.Tx, e Received[T]) error, opts ...Option) error {
-	eventType, v, declared := on.target()
-	d, err := checkTarget(consumer, eventType, v)
+	s, err := subscription(consumer, on, h == nil)
 	if err != nil {
 		return err
 	}
-	if mine := reflect.TypeFor[T](); mine != d.Payload {
-		if declared {
-			return fmt.Errorf("outbox: consumer %s: %s is declared with payload %s, not %s", consumer, eventType, d.Payload, mine)
-		}
-		if err := decodable(mine, d.Payload, ""); err != nil {
-			return fmt.Errorf("outbox: consumer %s reads %s as %s, which cannot decode its declared payload %s: %w", consumer, eventType, mine, d.Payload, err)
-		}
-	}
-	if h == nil {
-		return fmt.Errorf("outbox: consumer %s has no handler", consumer)
-	}
-	s := Subscription{Consumer: consumer, EventType: eventType, Visibility: v, Handle: decoding(h)}
+	s.Handle = decoding(h)
 	for _, o := range opts {
 		o(&s)
 	}
 	return subs.Add(s)
+}
+
+// HandleEffect registers a two-phase handler, for a consumer that calls an
+// outside system (an email, a payment): effect makes the call before the
+// runtime opens a transaction, so no connection or transaction is held
+// while the outside system takes its time (db is the runtime's pool, for
+// reads); record then runs in the handler's transaction with effect's
+// result, as Handle's handler does. Call e.CheckTerm() in effect right
+// before the outside call. Outside effects are at least once: after a crash
+// or a takeover between the two phases, effect runs again, so make it
+// idempotent where the outside system allows (an idempotency key). Errors:
+// Handle's.
+func HandleEffect[T, R any](subs *Subscriptions, consumer string, on Target[T],
+	effect func(ctx context.Context, db *pgxpool.Pool, e Received[T]) (R, error),
+	record func(ctx context.Context, tx pgx.Tx, e Received[T], r R) error, opts ...Option) error {
+	s, err := subscription(consumer, on, effect == nil || record == nil)
+	if err != nil {
+		return err
+	}
+	s.Effect = func(ctx context.Context, db *pgxpool.Pool, d Delivery) (any, error) {
+		r, err := received[T](d)
+		if err != nil {
+			return nil, err
+		}
+		return effect(ctx, db, r)
+	}
+	s.Handle = func(ctx context.Context, tx pgx.Tx, d Delivery) error {
+		r, err := received[T](d)
+		if err != nil {
+			return err
+		}
+		res, ok := d.EffectResult.(R)
+		if !ok {
+			return fmt.Errorf("outbox: consumer %s: effect result is %T, not %T", consumer, d.EffectResult, res)
+		}
+		return record(ctx, tx, r, res)
+	}
+	for _, o := range opts {
+		o(&s)
+	}
+	return subs.Add(s)
+}
+
+// subscription checks a typed handler's target against the catalog and
+// returns its subscription without handlers.
+func subscription[T any](consumer string, on Target[T], missingHandler bool) (Subscription, error) {
+	eventType, v, declared := on.target()
+	d, err := checkTarget(consumer, eventType, v)
+	if err != nil {
+		return Subscription{}, err
+	}
+	if mine := reflect.TypeFor[T](); mine != d.Payload {
+		if declared {
+			return Subscription{}, fmt.Errorf("outbox: consumer %s: %s is declared with payload %s, not %s", consumer, eventType, d.Payload, mine)
+		}
+		if err := decodable(mine, d.Payload, ""); err != nil {
+			return Subscription{}, fmt.Errorf("outbox: consumer %s reads %s as %s, which cannot decode its declared payload %s: %w", consumer, eventType, mine, d.Payload, err)
+		}
+	}
+	if missingHandler {
+		return Subscription{}, fmt.Errorf("outbox: consumer %s has no handler", consumer)
+	}
+	return Subscription{Consumer: consumer, EventType: eventType, Visibility: v}, nil
 }
 
 // checkTarget returns the declaration a consumer subscribes to, if the
@@ -110,12 +173,22 @@ func checkTarget(consumer, eventType string, v Visibility) (Declared, error) {
 // decoding adapts a typed handler to the runtime's Handler.
 func decoding[T any](h func(ctx context.Context, tx pgx.Tx, e Received[T]) error) Handler {
 	return func(ctx context.Context, tx pgx.Tx, d Delivery) error {
-		r := Received[T]{ID: d.Event.ID, Key: d.Event.Subject, Time: d.Event.Time, Attempt: d.Attempt, Event: d.Event}
-		if err := decodeData(d.Event.Data, &r.Data); err != nil {
-			return Permanent(fmt.Errorf("decode %s %s as %T: %w", d.Event.Type, d.Event.ID, r.Data, err))
+		r, err := received[T](d)
+		if err != nil {
+			return err
 		}
 		return h(ctx, tx, r)
 	}
+}
+
+// received decodes a delivery for a typed handler; data that does not
+// decode is a Permanent error, parked at once.
+func received[T any](d Delivery) (Received[T], error) {
+	r := Received[T]{ID: d.Event.ID, Key: d.Event.Subject, Time: d.Event.Time, Attempt: d.Attempt, Event: d.Event, term: d.Term}
+	if err := decodeData(d.Event.Data, &r.Data); err != nil {
+		return r, Permanent(fmt.Errorf("decode %s %s as %T: %w", d.Event.Type, d.Event.ID, r.Data, err))
+	}
+	return r, nil
 }
 
 // decodeData decodes an event's data; absent or null data is an error, as

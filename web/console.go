@@ -9,6 +9,7 @@ import (
 	"html/template"
 	"math"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -21,8 +22,10 @@ import (
 var consoleHTML string
 
 var consoleTmpl = template.Must(template.New("console.html").Funcs(template.FuncMap{
-	"age":        consoleAge,
-	"stateClass": consoleStateClass,
+	"age":           consoleAge,
+	"stateClass":    consoleStateClass,
+	"consumerClass": consoleConsumerClass,
+	"stateLabel":    func(s string) string { return strings.ReplaceAll(s, "_", " ") },
 }).Parse(consoleHTML))
 
 // consolePage is what console.html is rendered with.
@@ -117,4 +120,15 @@ func consoleStateClass(state string) string {
 		return "state-" + state
 	}
 	return "state-unknown"
+}
+
+// consoleConsumerClass maps a consumer state to a CSS class, as
+// consoleStateClass does for the relay. The page's script has the same
+// mapping.
+func consoleConsumerClass(state string) string {
+	switch state {
+	case "consuming", "starting", "paused", "standing_by", "failing", "stopped":
+		return "cstate-" + state
+	}
+	return "cstate-unknown"
 }

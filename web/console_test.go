@@ -33,6 +33,12 @@ func consoleTestStatus() Status {
 			PublishErrors:    17,
 			LastError:        "nats: timeout & <retry>",
 		},
+		Consumers: []ConsumerStatus{
+			{Consumer: "mail_activation_email", EventType: "users.activation_requested.v1", State: "failing",
+				Reason: "smtp <down> & out", UnconsumedSeconds: 75, Lease: ConsumerLease{Holder: "host-b/42", Token: 7, Live: true}},
+			{Consumer: "ledger_audit", EventType: "ledger.deposited.v1", State: "standing_by", InFlight: 3,
+				Lease: ConsumerLease{Holder: "host-a/41", Token: 12, Live: true, Mine: true, Note: "consuming"}},
+		},
 		Time: time.Date(2025, 3, 14, 15, 9, 26, 535000000, time.UTC),
 	}
 }
@@ -84,6 +90,13 @@ func TestConsolePage(t *testing.T) {
 		// Data is escaped, not interpreted.
 		"<li>&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;</li>",
 		"nats: timeout &amp; &lt;retry&gt;",
+		// Consumers: state, lease and why.
+		"mail_activation_email",
+		`class="badge cstate-failing">failing<`,
+		"smtp &lt;down&gt; &amp; out",
+		"host-b/42 <span class=\"none\">token 7</span>",
+		`class="badge cstate-standing_by">standing by<`,
+		"token 12, this replica",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page does not contain %q", want)
@@ -100,8 +113,9 @@ func TestConsolePageReady(t *testing.T) {
 	s.Checks = nil
 	s.Modules = nil
 	s.Relay = RelayStatus{State: "standby"}
+	s.Consumers = nil
 	body := consoleTestGet(t, consoleTestServer(t, s), "/").Body.String()
-	for _, want := range []string{`class="badge good">Ready<`, "No readiness checks.", "No modules.", ">standby<", "state-standby"} {
+	for _, want := range []string{`class="badge good">Ready<`, "No readiness checks.", "No modules.", ">standby<", "state-standby", "No consumers."} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page does not contain %q", want)
 		}

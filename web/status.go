@@ -13,7 +13,9 @@ type Status struct {
 	Ready   bool        `json:"ready"`
 	Checks  []Check     `json:"checks"`
 	Relay   RelayStatus `json:"relay"`
-	Time    time.Time   `json:"time"`
+	// Consumers are the consumer runtime's consumers, by name.
+	Consumers []ConsumerStatus `json:"consumers"`
+	Time      time.Time        `json:"time"`
 }
 
 // Check is one readiness condition and why it failed, if it did.
@@ -32,6 +34,31 @@ type RelayStatus struct {
 	PublishErrors    uint64  `json:"publish_errors"`
 	Idles            uint64  `json:"idles"` // times the leader found nothing to publish and slept
 	LastError        string  `json:"last_error,omitempty"`
+}
+
+// ConsumerStatus is one consumer as the console shows it (see
+// outbox/consumer.Status).
+type ConsumerStatus struct {
+	Consumer  string `json:"consumer"`
+	EventType string `json:"event_type"`
+	// State: "consuming", "starting", "paused", "standing_by", "failing",
+	// "stopped".
+	State     string `json:"state"`
+	Reason    string `json:"reason,omitempty"`
+	InFlight  int    `json:"in_flight"`
+	LastError string `json:"last_error,omitempty"`
+	// UnconsumedSeconds is how long no replica has been seen consuming it.
+	UnconsumedSeconds float64       `json:"unconsumed_seconds"`
+	Lease             ConsumerLease `json:"lease"`
+}
+
+// ConsumerLease is a consumer's lease row as last read.
+type ConsumerLease struct {
+	Holder string `json:"holder,omitempty"`
+	Token  int64  `json:"token,omitempty"`
+	Live   bool   `json:"live"`
+	Mine   bool   `json:"mine"`
+	Note   string `json:"note,omitempty"`
 }
 
 // StatusFunc gathers a Status; the server wires it from the readiness checks

@@ -8,16 +8,27 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cairn-dev/cairn/errs"
 	"github.com/cairn-dev/cairn/outbox"
 )
 
-// handleActivationRequested sends the activation email of one
-// users.activation_requested.v1, at most once per event id as far as this
-// database knows (see the package doc for the crash window). The SMTP call
-// comes before the first write, as the consumer runtime asks.
-func (m *Module) handleActivationRequested(ctx context.Context, tx pgx.Tx, e outbox.Received[activationRequestedData]) error {
+// sendResult is what sendActivation hands to recordActivation.
+type sendResult struct {
+	req        activationRequestedData
+	msg        Message
+	providerID string
+	already    bool // mail.messages has this event's message already
+}
+
+// sendActivation is the first phase of handling one
+// users.activation_requested.v1: it sends the activation email, at most
+// once per event id as far as this database knows (see the package doc for
+// the crash window). The consumer runtime runs it before it opens the
+// handler's transaction, so no connection or transaction is held while the
+// SMTP server answers; it reads mail.messages through the runtime's pool.
+func (m *Module) sendActivation(ctx context.Context, db *pgxpool.Pool, e outbox.Received[activationRequestedData]) (sendResult, error) {
 	req := e.Data
 	var missing []string
 	for _, f := range [][2]string{{"user_id", req.UserID}, {"email", req.Email}, {"token", req.Token}} {
@@ -26,36 +37,50 @@ func (m *Module) handleActivationRequested(ctx context.Context, tx pgx.Tx, e out
 		}
 	}
 	if len(missing) > 0 {
-		return outbox.Permanent(fmt.Errorf("mail: %s %s has no %s", activationRequested, e.ID, strings.Join(missing, ", ")))
+		return sendResult{}, outbox.Permanent(fmt.Errorf("mail: %s %s has no %s", activationRequested, e.ID, strings.Join(missing, ", ")))
 	}
-	s := store{tx}
-	done, err := s.sentFor(ctx, e.ID)
+	done, err := store{db}.sentFor(ctx, e.ID)
 	if err != nil || done {
-		return err
+		return sendResult{already: done}, err
 	}
 	msg, err := renderActivation(m.publicURL, m.publicURL.Hostname(), e.ID, req)
 	if err != nil {
-		return fmt.Errorf("mail: render activation email: %w", err)
+		return sendResult{}, fmt.Errorf("mail: render activation email: %w", err)
+	}
+	// The last moment to find that another replica took the consumer over
+	// (and will send this email itself).
+	if err := e.CheckTerm(); err != nil {
+		return sendResult{}, err
 	}
 	providerID, err := m.sender.Send(ctx, msg)
 	if err != nil {
-		return err
+		return sendResult{}, err
+	}
+	return sendResult{req: req, msg: msg, providerID: providerID}, nil
+}
+
+// recordActivation is the second phase, in the runtime's transaction: it
+// records the message sent (in mailbox mode, the row is the delivery) and
+// publishes mail.activation_email_sent.v1.
+func (m *Module) recordActivation(ctx context.Context, tx pgx.Tx, e outbox.Received[activationRequestedData], res sendResult) error {
+	if res.already {
+		return nil
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
 		return fmt.Errorf("mail: new message id: %w", err)
 	}
 	row := Sent{
-		ID: id.String(), EventID: e.ID, UserID: req.UserID, To: msg.To, Subject: msg.Subject,
-		Text: msg.Text, HTML: msg.HTML, Transport: m.transport, ProviderID: providerID,
+		ID: id.String(), EventID: e.ID, UserID: res.req.UserID, To: res.msg.To, Subject: res.msg.Subject,
+		Text: res.msg.Text, HTML: res.msg.HTML, Transport: m.transport, ProviderID: res.providerID,
 		SentAt: time.Now().UTC(),
 	}
-	inserted, err := s.insert(ctx, row)
+	inserted, err := store{tx}.insert(ctx, row)
 	if err != nil || !inserted {
 		return err
 	}
-	_, err = outbox.Append(ctx, tx, EventActivationEmailSent.New(req.UserID,
-		ActivationEmailSent{UserID: req.UserID, MessageID: row.ID, To: row.To}))
+	_, err = outbox.Append(ctx, tx, EventActivationEmailSent.New(res.req.UserID,
+		ActivationEmailSent{UserID: res.req.UserID, MessageID: row.ID, To: row.To}))
 	return err
 }
 

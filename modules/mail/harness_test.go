@@ -78,9 +78,16 @@ func delivery(t *testing.T, r request) outbox.Delivery {
 	}
 }
 
-// handle runs the subscription's handler in a transaction of its own, as
-// the runtime does, and commits unless it fails.
+// handle runs the subscription as the runtime does: its effect, then its
+// handler in a transaction of its own, committed unless it fails.
 func (f *fixture) handle(d outbox.Delivery) error {
+	if f.sub.Effect != nil {
+		res, err := f.sub.Effect(context.Background(), f.DB.Pool, d)
+		if err != nil {
+			return err
+		}
+		d.EffectResult = res
+	}
 	return pgx.BeginFunc(context.Background(), f.DB.Pool, func(tx pgx.Tx) error {
 		return f.sub.Handle(context.Background(), tx, d)
 	})

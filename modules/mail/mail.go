@@ -14,18 +14,21 @@
 // mail.messages still records every email sent, bodies (and so tokens)
 // included.
 //
-// Delivery guarantees. The handler runs in the consumer runtime's
-// transaction (outbox/consumer), which records the event as handled and
-// commits the message row and the mail.activation_email_sent.v1 event with
-// it. It first looks the event id up in mail.messages and sends nothing if
-// the email was already sent; then it sends over SMTP, before its first
-// write, so the transaction holds no id (and does not hold back the relay)
-// while it waits on the server. That leaves one window: an email the SMTP
+// Delivery guarantees. Handling is two-phase (outbox.Effect): first the
+// email is sent, outside any transaction and holding no database
+// connection, so a slow SMTP server cannot take connections from the API;
+// then, in the consumer runtime's transaction (outbox/consumer), which
+// records the event as handled, the message row and the
+// mail.activation_email_sent.v1 event are committed. The first phase looks
+// the event id up in mail.messages and sends nothing if the email was
+// already sent, and checks right before sending that this replica still
+// holds the consumer's lease. That leaves one window: an email the SMTP
 // server accepted whose transaction then fails to commit (crash, lost
-// database) is sent again when the event is redelivered. Delivery to the
-// SMTP server is therefore at least once (the copies share one Message-ID,
-// which lets some mail systems fold them); delivery to the mailbox is exactly
-// once, because there the row is the delivery.
+// database, a takeover) is sent again when the event is redelivered. A
+// failed commit retried within the same delivery reuses the send instead.
+// Delivery to the SMTP server is therefore at least once (the copies share
+// one Message-ID, which lets some mail systems fold them); delivery to the
+// mailbox is exactly once, because there the row is the delivery.
 //
 // Failures. When the SMTP server cannot be reached or times out, answers
 // 4xx, fails the session (greeting, TLS, login), or while the breaker is
@@ -91,7 +94,7 @@ func New(d modules.Deps) (*Module, error) {
 		m.sender, m.transport = s, transportSMTP
 	}
 	d.Route(m.routes)
-	err = outbox.Handle(d.Consumers, Consumer, activationRequested, m.handleActivationRequested, outbox.MaxAttempts(MaxAttempts))
+	err = outbox.HandleEffect(d.Consumers, Consumer, activationRequested, m.sendActivation, m.recordActivation, outbox.MaxAttempts(MaxAttempts))
 	if err != nil {
 		return nil, fmt.Errorf("mail: %w", err)
 	}

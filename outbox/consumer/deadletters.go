@@ -13,6 +13,7 @@ import (
 
 	"github.com/cairn-dev/cairn/errs"
 	"github.com/cairn-dev/cairn/outbox"
+	"github.com/cairn-dev/cairn/outbox/lease"
 )
 
 // DeadLetter is an event a consumer gave up on.
@@ -35,7 +36,9 @@ var (
 	ErrRetryFailed        = errs.New(errs.Conflict, "retry_failed", "the handler failed again; the dead letter is kept")
 )
 
-func (r *Runtime) park(ctx context.Context, consumer string, m jetstream.Msg, ev outbox.CloudEvent, attempts int, cause error) error {
+// park writes the dead letter, fenced by term's token like the inbox
+// record (errFenced once the term is over).
+func (r *Runtime) park(ctx context.Context, consumer string, m jetstream.Msg, ev outbox.CloudEvent, attempts int, cause error, term *lease.Term) error {
 	id, err := uuid.NewV7()
 	if err != nil {
 		return err
@@ -44,13 +47,17 @@ func (r *Runtime) park(ctx context.Context, consumer string, m jetstream.Msg, ev
 	if _, perr := uuid.Parse(eventID); perr != nil {
 		eventID = uuid.NewSHA1(uuid.NameSpaceOID, m.Data()).String()
 	}
-	_, err = r.pool.Exec(ctx, `INSERT INTO inbox.dead_letters (id, consumer, event_id, event_type, subject, event_key, payload, attempts, last_error)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+	tag, err := r.db.Exec(ctx, `INSERT INTO inbox.dead_letters (id, consumer, event_id, event_type, subject, event_key, payload, attempts, last_error)
+		SELECT $1::uuid, $2::text, $3::uuid, $4::text, $5::text, $6::text, $7::bytea, $8::int, $9::text
+		 WHERE EXISTS (SELECT 1 FROM outbox.leases WHERE name = $10 AND token = $11)
 		ON CONFLICT (consumer, event_id) DO UPDATE SET attempts = inbox.dead_letters.attempts + EXCLUDED.attempts,
 			last_error = EXCLUDED.last_error, failed_at = now()`,
-		id, consumer, eventID, ev.Type, m.Subject(), ev.Subject, m.Data(), attempts, cause.Error())
+		id, consumer, eventID, ev.Type, m.Subject(), ev.Subject, m.Data(), attempts, cause.Error(), term.Name, term.Token)
 	if err != nil {
 		return fmt.Errorf("consumer: park dead letter: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return errFenced
 	}
 	return nil
 }
@@ -102,7 +109,7 @@ func (r *Runtime) Retry(ctx context.Context, id string) error {
 	if err := json.Unmarshal(payload, &ev); err != nil {
 		return ErrRetryFailed.WithMessage("the dead letter is not a CloudEvents document and cannot be handled").Wrap(err)
 	}
-	herr := r.handleOnce(ctx, s, outbox.Delivery{Event: ev, Subject: d.Subject, Attempt: d.Attempts + 1}, func(tx pgx.Tx) error {
+	herr := r.handleOnce(ctx, s, outbox.Delivery{Event: ev, Subject: d.Subject, Attempt: d.Attempts + 1}, nil, nil, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `DELETE FROM inbox.dead_letters WHERE id = $1`, id)
 		return err
 	})
@@ -110,7 +117,7 @@ func (r *Runtime) Retry(ctx context.Context, id string) error {
 		r.log.Info("dead letter redelivered", "consumer", d.Consumer, "event_id", ev.ID)
 		return nil
 	}
-	if _, err := r.pool.Exec(ctx, `UPDATE inbox.dead_letters SET attempts = attempts + 1, last_error = $2, failed_at = now() WHERE id = $1`, id, herr.Error()); err != nil {
+	if _, err := r.db.Exec(ctx, `UPDATE inbox.dead_letters SET attempts = attempts + 1, last_error = $2, failed_at = now() WHERE id = $1`, id, herr.Error()); err != nil {
 		return fmt.Errorf("consumer: update dead letter: %w", err)
 	}
 	return ErrRetryFailed.WithMessage("the handler failed again; the dead letter is kept: " + herr.Error()).Wrap(herr)
@@ -130,7 +137,7 @@ func (r *Runtime) Discard(ctx context.Context, id string) error {
 
 // cleanInbox forgets handled event ids older than the retention.
 func (r *Runtime) cleanInbox(ctx context.Context, consumer string) {
-	tag, err := r.pool.Exec(ctx, `DELETE FROM inbox.processed WHERE consumer = $1 AND processed_at < now() - make_interval(secs => $2)`,
+	tag, err := r.db.Exec(ctx, `DELETE FROM inbox.processed WHERE consumer = $1 AND processed_at < now() - make_interval(secs => $2)`,
 		consumer, r.opt.InboxRetention.Seconds())
 	if err != nil {
 		r.log.Warn("inbox cleanup failed", "consumer", consumer, "err", err)

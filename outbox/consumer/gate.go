@@ -12,6 +12,7 @@ type gate struct {
 	mu     sync.Mutex
 	closed bool
 	prober any
+	reason string // what the prober found down
 	open   chan struct{}
 }
 
@@ -23,14 +24,28 @@ func (g *gate) isClosed() bool {
 	return g.closed
 }
 
-// close pauses the consumer and reports whether me is the prober.
-func (g *gate) close(me any) bool {
+// close pauses the consumer because of reason and reports whether me is
+// the prober.
+func (g *gate) close(me any, reason string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if !g.closed {
 		g.closed, g.prober, g.open = true, me, make(chan struct{})
 	}
+	if g.prober == me {
+		g.reason = reason
+	}
 	return g.prober == me
+}
+
+// why is the reason the gate is closed, cut to a line.
+func (g *gate) why() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.reason) > 200 {
+		return g.reason[:200] + "…"
+	}
+	return g.reason
 }
 
 // reopen resumes the consumer if me is the prober.

@@ -11,16 +11,18 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cairn-dev/cairn/outbox"
+	"github.com/cairn-dev/cairn/outbox/lease"
 )
 
 // deliver handles one message until it succeeds, is parked as a dead
-// letter, or ctx ends (then it stays unacked and is redelivered later).
+// letter, or the term ends (then it stays unacked and is redelivered to
+// the next holder).
 func (r *Runtime) deliver(ctx context.Context, w *work, m jetstream.Msg) {
 	s := w.s
 	log := r.log.With("consumer", s.Consumer, "subject", m.Subject())
 	var ev outbox.CloudEvent
 	if err := json.Unmarshal(m.Data(), &ev); err != nil || ev.ID == "" {
-		r.parkAndAck(ctx, s, m, ev, 1, fmt.Errorf("not a CloudEvents JSON document: %v", err))
+		r.parkAndAck(ctx, w, m, ev, 1, fmt.Errorf("not a CloudEvents JSON document: %v", err))
 		return
 	}
 	attempt := 1
@@ -28,12 +30,19 @@ func (r *Runtime) deliver(ctx context.Context, w *work, m jetstream.Msg) {
 		attempt = int(meta.NumDelivered)
 	}
 	me := &attempt // this delivery's identity at the gate
+	var eff effectResult
 	for {
 		if !w.gate.wait(ctx, me) {
 			return
 		}
-		err := r.handleOnce(ctx, s, outbox.Delivery{Event: ev, Subject: m.Subject(), Attempt: attempt}, nil)
-		if ctx.Err() != nil {
+		// The last moment to notice a term that ended: the fence in the
+		// inbox insert catches one that ends during the handler.
+		if !w.term.Valid() {
+			return
+		}
+		d := outbox.Delivery{Event: ev, Subject: m.Subject(), Attempt: attempt, Term: w.term.Check}
+		err := r.handleOnce(ctx, s, d, w.term, &eff, nil)
+		if ctx.Err() != nil || errors.Is(err, errFenced) {
 			return
 		}
 		if err == nil {
@@ -45,11 +54,11 @@ func (r *Runtime) deliver(ctx context.Context, w *work, m jetstream.Msg) {
 		}
 		if outbox.IsPermanent(err) { // retrying cannot help: undecodable data, say
 			w.gate.reopen(me)
-			r.parkAndAck(ctx, s, m, ev, attempt, err)
+			r.parkAndAck(ctx, w, m, ev, attempt, err)
 			return
 		}
 		if outbox.IsUnavailable(err) {
-			if w.gate.close(me) {
+			if w.gate.close(me, err.Error()) {
 				log.Warn("outside system unavailable; consumer paused", "event_id", ev.ID, "err", err)
 				sleepCtx(ctx, jitter(r.opt.PausedRetry))
 			}
@@ -57,7 +66,7 @@ func (r *Runtime) deliver(ctx context.Context, w *work, m jetstream.Msg) {
 		}
 		w.gate.reopen(me)
 		if attempt >= s.MaxAttempts {
-			r.parkAndAck(ctx, s, m, ev, attempt, err)
+			r.parkAndAck(ctx, w, m, ev, attempt, err)
 			return
 		}
 		wait := jitter(min(200*time.Millisecond<<min(attempt-1, 16), s.MaxBackoff))
@@ -71,38 +80,39 @@ func (r *Runtime) deliver(ctx context.Context, w *work, m jetstream.Msg) {
 
 var errHandledMeanwhile = errors.New("consumer: event handled meanwhile")
 
-// handleOnce runs the handler in a transaction with the inbox record; then,
-// if given, runs also in it. An event already in the inbox is a success
-// with no effect.
-func (r *Runtime) handleOnce(ctx context.Context, s outbox.Subscription, d outbox.Delivery, also func(pgx.Tx) error) (err error) {
+// handleOnce handles one event: if it is not in the inbox yet, it runs the
+// subscription's Effect (once per delivery: eff keeps a result that
+// succeeded), then the handler in a transaction that also records the event
+// in the inbox, fenced by term's token (nil: no fence, for an admin retry);
+// then, if given, runs also in it. An event already in the inbox is a
+// success with no effect. errFenced: the term is over.
+func (r *Runtime) handleOnce(ctx context.Context, s outbox.Subscription, d outbox.Delivery, term *lease.Term, eff *effectResult, also func(pgx.Tx) error) (err error) {
 	corr := d.Event.CorrelationID
 	if corr == "" {
 		corr = d.Event.ID
 	}
 	hctx := outbox.WithMetadata(ctx, outbox.Metadata{CorrelationID: corr, CausationID: d.Event.ID, TraceParent: d.Event.TraceParent})
-	err = pgx.BeginFunc(hctx, r.pool, func(tx pgx.Tx) error {
-		var done bool
-		// A plain read first: the transaction takes no id (and so does not
-		// hold back the relay) until the handler writes.
-		if err := tx.QueryRow(hctx, `SELECT EXISTS (SELECT 1 FROM inbox.processed WHERE consumer = $1 AND event_id = $2)`,
-			s.Consumer, d.Event.ID).Scan(&done); err != nil {
-			return fmt.Errorf("consumer: read inbox: %w", err)
+	done, err := r.processed(hctx, s.Consumer, d.Event.ID)
+	if err != nil {
+		return err
+	}
+	if done {
+		if also != nil {
+			return pgx.BeginFunc(hctx, r.db, also)
 		}
-		if done {
-			if also != nil {
-				return also(tx)
-			}
-			return nil
+		return nil
+	}
+	if s.Effect != nil {
+		if err := r.runEffect(hctx, s, &d, eff); err != nil {
+			return err
 		}
+	}
+	err = pgx.BeginFunc(hctx, r.db, func(tx pgx.Tx) error {
 		if err := callHandler(hctx, s.Handle, tx, d); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(hctx, `INSERT INTO inbox.processed (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, s.Consumer, d.Event.ID)
-		if err != nil {
-			return fmt.Errorf("consumer: record in inbox: %w", err)
-		}
-		if tag.RowsAffected() == 0 {
-			return errHandledMeanwhile
+		if err := record(hctx, tx, s.Consumer, d.Event.ID, term); err != nil {
+			return err
 		}
 		if also != nil {
 			return also(tx)
@@ -124,17 +134,4 @@ func callHandler(ctx context.Context, h outbox.Handler, tx pgx.Tx, d outbox.Deli
 		}
 	}()
 	return h(ctx, tx, d)
-}
-
-func (r *Runtime) parkAndAck(ctx context.Context, s outbox.Subscription, m jetstream.Msg, ev outbox.CloudEvent, attempts int, cause error) {
-	log := r.log.With("consumer", s.Consumer, "subject", m.Subject(), "event_id", ev.ID)
-	if err := r.park(ctx, s.Consumer, m, ev, attempts, cause); err != nil {
-		// Leave it unacked: it is redelivered and parked next time.
-		log.Error("could not park dead letter", "err", err)
-		return
-	}
-	log.Error("event parked as a dead letter", "attempts", attempts, "err", cause)
-	if err := m.Ack(); err != nil {
-		log.Warn("ack of parked event failed", "err", err)
-	}
 }

@@ -8,154 +8,96 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cairn-dev/cairn/outbox"
+	"github.com/cairn-dev/cairn/outbox/lease"
 )
 
 // maxInFlight bounds the messages fetched but not yet acked.
 const maxInFlight = 256
 
-// runSubscription campaigns for the consumer's lock and consumes while it
-// holds it, backing off after errors, until ctx ends.
-func (r *Runtime) runSubscription(ctx context.Context, s outbox.Subscription) {
-	log := r.log.With("consumer", s.Consumer)
-	failures := 0
-	for ctx.Err() == nil {
-		err := r.campaign(ctx, s)
-		if ctx.Err() != nil {
-			return
-		}
-		wait := r.opt.StandbyInterval
-		if err != nil {
-			failures++
-			wait = jitter(min(100*time.Millisecond<<min(failures, 10), 10*time.Second))
-			log.Warn("consumer error; backing off", "err", err, "wait", wait)
-		} else {
-			failures = 0
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
-		}
-	}
-}
+// fetchWait is the longest a pull request stays open at the server. A new
+// holder waits this long after winning the lease before it resets the
+// durable, so that no pull request of the previous holder is still open
+// to receive the redelivered messages.
+const fetchWait = time.Second
 
-// campaign takes the consumer's advisory lock on a connection of its own
-// (held for as long as the session lives) and consumes until an error.
-func (r *Runtime) campaign(ctx context.Context, s outbox.Subscription) error {
-	conn, err := pgx.ConnectConfig(ctx, r.pool.Config().ConnConfig.Copy())
-	if err != nil {
-		return fmt.Errorf("consumer %s: connect: %w", s.Consumer, err)
-	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = conn.Close(cctx)
-	}()
-	var got bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended('cairn.consumer.' || $1, 0))`, s.Consumer).Scan(&got); err != nil {
-		return fmt.Errorf("consumer %s: lock: %w", s.Consumer, err)
-	}
-	if !got {
+// consume runs one term of the consumer's lease: it declares (or resets)
+// the durable, then fetches messages and hands each to the lane of its key
+// (lanes run concurrently, each in stream order), until the term ends. It
+// returns only after every lane has stopped, so the lease is not given up
+// while a handler of this term still runs.
+func (r *Runtime) consume(ctx context.Context, t *lease.Term, s outbox.Subscription, st *state) error {
+	log := r.log.With("consumer", s.Consumer, "token", t.Token)
+	st.startTerm(t, nil)
+	defer st.endTerm()
+	if !sleepCtx(ctx, fetchWait) {
 		return nil
 	}
-	r.setActive(s.Consumer, true)
-	defer r.setActive(s.Consumer, false)
-	r.log.Info("consuming", "consumer", s.Consumer, "event_type", s.EventType)
-	return r.consume(ctx, conn, s)
-}
-
-// consume fetches messages and hands each to the lane of its key: lanes run
-// concurrently, each in stream order.
-func (r *Runtime) consume(ctx context.Context, lockConn *pgx.Conn, s outbox.Subscription) error {
 	cons, err := r.takeOver(ctx, s)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return err
 	}
-	w := &work{r: r, s: s, lanes: map[string]*lane{}, pending: map[jetstream.Msg]bool{}, gate: newGate()}
-	ctx, cancel := context.WithCancel(ctx)
+	w := &work{r: r, s: s, term: t, st: st, lanes: map[string]*lane{}, pending: map[jetstream.Msg]bool{}, gate: newGate()}
+	st.setWork(w)
+	lctx, cancel := context.WithCancel(ctx)
 	defer func() { cancel(); w.wg.Wait() }()
-	lastCheck := time.Now()
+	log.Info("consuming", "event_type", s.EventType)
+	lastBeat := time.Now()
 	lastCleanup := time.Time{}
+	note := ""
 	for ctx.Err() == nil {
-		if time.Since(lastCheck) > time.Second {
-			// Losing the lock connection means another replica may take
-			// over: stop before two handle the same keys.
-			if err := lockConn.Ping(ctx); err != nil {
-				return fmt.Errorf("consumer %s: lock connection lost: %w", s.Consumer, err)
-			}
+		if time.Since(lastBeat) > time.Second && t.Valid() {
 			w.heartbeat()
-			lastCheck = time.Now()
+			lastBeat = time.Now()
 		}
 		if time.Since(lastCleanup) > r.opt.InboxCleanupEvery {
 			r.cleanInbox(ctx, s.Consumer)
 			lastCleanup = time.Now()
 		}
+		if want := w.note(); want != "" && want != note {
+			if err := lease.SetNote(ctx, r.opt.LeasePool, t, want); err != nil {
+				if ctx.Err() != nil || errors.Is(err, lease.ErrNotHolder) {
+					return nil
+				}
+				log.Warn("cannot record the consumer's state in its lease", "err", err)
+			} else {
+				note = want
+			}
+		}
 		room := maxInFlight - w.inFlight()
-		if room <= 0 || w.gate.isClosed() {
+		// A pull request must not outlive the term: the next holder's
+		// redeliveries would go to it.
+		wait := min(fetchWait, t.Remaining()-250*time.Millisecond)
+		if room <= 0 || w.gate.isClosed() || wait < 50*time.Millisecond {
 			sleepCtx(ctx, 50*time.Millisecond)
 			continue
 		}
-		batch, err := cons.Fetch(room, jetstream.FetchMaxWait(time.Second))
+		batch, err := cons.Fetch(room, jetstream.FetchMaxWait(wait))
 		if err != nil {
 			return fmt.Errorf("consumer %s: fetch: %w", s.Consumer, err)
 		}
 		for m := range batch.Messages() {
-			w.dispatch(ctx, m)
+			w.dispatch(lctx, m)
 		}
 		if err := batch.Error(); err != nil && ctx.Err() == nil && !errors.Is(err, jetstream.ErrNoMessages) {
 			return fmt.Errorf("consumer %s: fetch: %w", s.Consumer, err)
 		}
+		st.setConsuming()
 	}
 	return nil
-}
-
-// takeOver declares the durable consumer. If a previous holder left
-// messages unacked (it crashed), JetStream would redeliver them only after
-// their ack wait, behind later messages of the same keys; so the consumer is
-// recreated from its ack floor instead, which redelivers everything after
-// it in stream order at once. What had been handled is skipped by the inbox.
-func (r *Runtime) takeOver(ctx context.Context, s outbox.Subscription) (jetstream.Consumer, error) {
-	cfg := jetstream.ConsumerConfig{
-		Durable:       s.Consumer,
-		Description:   "Cairn handler " + s.Consumer,
-		FilterSubject: outbox.Subject(s.EventType, s.Visibility),
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       r.opt.AckWait,
-		MaxDeliver:    -1,
-		MaxAckPending: maxInFlight * 4,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-	}
-	stream := streamOf(s)
-	if old, err := r.js.Consumer(ctx, stream, s.Consumer); err == nil {
-		info, err := old.Info(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("consumer %s: info: %w", s.Consumer, err)
-		}
-		if info.NumAckPending > 0 {
-			if err := r.js.DeleteConsumer(ctx, stream, s.Consumer); err != nil {
-				return nil, fmt.Errorf("consumer %s: reset: %w", s.Consumer, err)
-			}
-			cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-			cfg.OptStartSeq = info.AckFloor.Stream + 1
-			r.log.Info("resuming from the ack floor", "consumer", s.Consumer, "start_seq", cfg.OptStartSeq, "unacked", info.NumAckPending)
-		}
-	} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return nil, fmt.Errorf("consumer %s: look up: %w", s.Consumer, err)
-	}
-	cons, err := r.js.CreateOrUpdateConsumer(ctx, stream, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("consumer %s: declare durable consumer: %w", s.Consumer, err)
-	}
-	return cons, nil
 }
 
 // work is one consumer's in-flight state while this replica runs it.
 type work struct {
 	r       *Runtime
 	s       outbox.Subscription
+	term    *lease.Term
+	st      *state
 	mu      sync.Mutex
 	lanes   map[string]*lane
 	pending map[jetstream.Msg]bool
@@ -170,6 +112,20 @@ func (w *work) inFlight() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return len(w.pending)
+}
+
+// note is what the holder says in its lease row: consuming, or paused
+// while an outside system is down; "" before the first fetch.
+func (w *work) note() string {
+	if w.gate.isClosed() {
+		return notePaused + w.gate.why()
+	}
+	w.st.mu.Lock()
+	defer w.st.mu.Unlock()
+	if !w.st.consuming {
+		return ""
+	}
+	return noteConsuming
 }
 
 // heartbeat tells JetStream we are still working on every pending message,
