@@ -28,10 +28,14 @@ run: postgres build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/cairn .
 
-## test: vet, then unit and integration tests (real PostgreSQL and NATS)
+## test: vet, unit and integration tests (real PostgreSQL and NATS), outbox/ under -race
 test: postgres
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 40m ./...
+# The outbox runtime is concurrent: run it again under the race detector.
+# TestStaysAwakeUnderSteadyLoad compares idle counts under load, which the
+# detector's slowdown distorts; it ran without -race just above.
+	$(GO) test -race -count=1 -timeout 20m -skip '^TestStaysAwakeUnderSteadyLoad$$' ./outbox/...
 
 ## bench: benchmarks (BENCH=relay, BENCH=ledger or BENCH=mail for one); ends with one JSON line
 bench: postgres

@@ -24,10 +24,12 @@ var (
 	serverErr  error
 )
 
-// Main runs a package's tests and then stops the shared PostgreSQL server.
+// Main runs a package's tests and then stops the shared PostgreSQL server
+// and, if a test started it, the shared NATS cluster.
 // Call it from TestMain: func TestMain(m *testing.M) { testenv.Main(m) }.
 func Main(m *testing.M) {
 	code := m.Run()
+	stopSharedNATSCluster()
 	if server != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		if err := server.Stop(ctx); err != nil {
