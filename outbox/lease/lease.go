@@ -146,7 +146,10 @@ func (l *Lease) Run(ctx context.Context, lead func(ctx context.Context, t *Term)
 			}
 			if err != nil {
 				l.report(err)
-				wait = b.next()
+				// Give the standbys the first try: a holder that failed
+				// (NATS out of its reach, say) must not win back the lease
+				// it just released before a healthy replica can poll.
+				wait = max(b.next(), 2*l.opt.StandbyEvery)
 			} else {
 				b.reset()
 			}
