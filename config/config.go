@@ -120,7 +120,7 @@ func (c Config) Validate() error {
 		bad("CAIRN_PUBLIC_URL", c.PublicURL, "want an absolute http(s) URL, e.g. http://localhost:8080")
 	}
 	if c.SMTPURL != "" && !hasScheme(c.SMTPURL, "smtp", "smtps") {
-		bad("CAIRN_SMTP_URL", mask(c.SMTPURL), "want smtp://user:password@host:587 (STARTTLS) or smtps://…:465, or empty for the mailbox")
+		bad("CAIRN_SMTP_URL", mask(c.SMTPURL), "want smtp://user:password@host:587 (STARTTLS required; ?tls=opportunistic or ?tls=none to lower it) or smtps://…:465, or empty for the mailbox")
 	}
 	var l slog.Level
 	if l.UnmarshalText([]byte(c.LogLevel)) != nil {

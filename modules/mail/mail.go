@@ -3,9 +3,9 @@
 // activation token) it sends "Activate your Cairn account" and publishes
 // mail.activation_email_sent.v1. It owns schema mail.
 //
-// Transport. With CAIRN_SMTP_URL set, mail goes out over SMTP (smtp:// uses
-// STARTTLS when the server offers it, smtps:// implicit TLS) through a
-// circuit breaker; see SMTPSender. With it empty, nothing leaves the
+// Transport. With CAIRN_SMTP_URL set, mail goes out over SMTP (smtp://
+// requires STARTTLS unless the URL says ?tls=opportunistic or ?tls=none,
+// smtps:// is implicit TLS) through a circuit breaker; see SMTPSender. With it empty, nothing leaves the
 // process: the email is kept in the mailbox, table mail.messages, readable
 // at GET /api/v1/mail/messages?to=<address>. The mailbox shows the whole
 // email, activation token included, to anyone who can reach the API: that

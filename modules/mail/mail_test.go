@@ -148,7 +148,10 @@ func TestMailboxIsOffInSMTPMode(t *testing.T) {
 
 func TestNewRejectsUnusableSettings(t *testing.T) {
 	db := testenv.MustDB(t)
-	for _, smtpURL := range []string{"smtp://host:99999", "http://host:25", "smtp://host:25?from=not-an-address"} {
+	for _, smtpURL := range []string{
+		"smtp://host:99999", "http://host:25", "smtp://host:25?from=not-an-address",
+		"smtp://host:25?tls=off", "smtps://host:465?tls=none", "smtp://host:25?starttls=no",
+	} {
 		cfg := config.Default()
 		cfg.SMTPURL = smtpURL
 		if _, err := mail.New(modules.Deps{Pool: db.Pool, Config: cfg, Consumers: &outbox.Subscriptions{}}); err == nil {

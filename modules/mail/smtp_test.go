@@ -129,7 +129,7 @@ func TestSMTPSilentServerTimesOut(t *testing.T) {
 			t.Cleanup(func() { _ = c.Close() })
 		}
 	}()
-	f := newFixture(t, "smtp://"+l.Addr().String())
+	f := newFixture(t, "smtp://"+l.Addr().String()+"?tls=none")
 	start := time.Now()
 	err = f.handle(delivery(t, newRequest("slow", "slow@example.com")))
 	took := time.Since(start)
