@@ -28,7 +28,7 @@ type smtpd struct {
 	srv    *smtp.Server
 	done   chan struct{}
 	got    []received
-	reject int // the code RCPT TO answers with; 0 accepts
+	reject int         // the code RCPT TO answers with; 0 accepts
 	tls    *tls.Config // offered with STARTTLS when set
 }
 
@@ -58,7 +58,6 @@ func mustSMTPDWithTLS(t *testing.T, cfg *tls.Config) *smtpd {
 // URL is CAIRN_SMTP_URL for this server: plain SMTP on loopback, said
 // explicitly (tls=none), no login.
 func (s *smtpd) URL() string { return "smtp://" + s.addr + "?tls=none" }
-
 
 // Start listens again on the same address.
 func (s *smtpd) Start() {
