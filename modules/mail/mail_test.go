@@ -164,3 +164,20 @@ func TestNewRejectsUnusableSettings(t *testing.T) {
 		t.Errorf("New without Consumers: %v", err)
 	}
 }
+
+// A dead letter retried reaches the handler with its token redacted (the
+// consumer runtime parks events without their secrets): nothing is sent,
+// and the error says why and what to do.
+func TestRedactedTokenIsPermanent(t *testing.T) {
+	srv := mustSMTPD(t)
+	f := newFixture(t, srv.URL())
+	r := newRequest("eve", "eve@example.com")
+	r.Token = outbox.Redacted
+	err := f.handle(delivery(t, r))
+	if !outbox.IsPermanent(err) || !strings.Contains(err.Error(), "redacted") || !strings.Contains(err.Error(), "activation-emails") {
+		t.Fatalf("handle: %v, want a permanent error saying the token was redacted and what to do", err)
+	}
+	if n := len(srv.Received()); n != 0 || f.rows("") != 0 {
+		t.Fatalf("sent %d emails, stored %d rows", n, f.rows(""))
+	}
+}
