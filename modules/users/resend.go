@@ -167,4 +167,3 @@ func (m *Module) Run(ctx context.Context) error {
 		}
 	}
 }
-

@@ -130,7 +130,9 @@ func TestResendLimitHoldsAcrossReplicas(t *testing.T) {
 			if i%2 == 1 {
 				replica = b // the other replica
 			}
-			wg.Go(func() { results <- replica.API("POST", "/users/activation-emails", map[string]any{"email": "ada@example.com"}) })
+			wg.Go(func() {
+				results <- replica.API("POST", "/users/activation-emails", map[string]any{"email": "ada@example.com"})
+			})
 		}
 		wg.Wait()
 	})
