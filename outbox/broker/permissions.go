@@ -53,7 +53,7 @@ func SystemInboxPrefix(name string) string {
 // read public events (subscribe to events.>) and keep one durable consumer
 // on EVENTS, named as the system itself, which it may create, update,
 // inspect, pull from, ack and delete; and look at what harms no one
-// (account info, the streams' names and infos, EVENTS' messages by
+// (its own user and account info, the streams' names and infos, EVENTS' messages by
 // sequence, the names of EVENTS' consumers). It cannot touch any other
 // consumer (another system's, or Cairn's own, whose names all contain a
 // "_"), read their state, publish events, see INTERNAL's messages, change
@@ -67,6 +67,7 @@ func SystemPermissions(name string) *server.Permissions {
 	return &server.Permissions{
 		Publish: &server.SubjectPermission{
 			Allow: []string{
+				"$SYS.REQ.USER.INFO", // its own user's permissions (nats account info)
 				"$JS.API.INFO",
 				"$JS.API.STREAM.NAMES",
 				"$JS.API.STREAM.LIST",
