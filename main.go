@@ -15,7 +15,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -101,8 +100,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	err = app.Serve(ctx, cfg, log, fullVersion())
 	switch {
-	case err != nil && ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
-		// Ctrl-C or SIGTERM during start-up: what had started is stopped.
+	case err != nil && ctx.Err() != nil:
+		// Ctrl-C or SIGTERM during start-up: whatever start-up waited for
+		// gave up, and what had started is stopped.
 		log.Info("start-up interrupted; stopped", "err", err)
 		return 0
 	case err != nil:
