@@ -110,7 +110,7 @@ func TestResendIsRateLimitedPerAddress(t *testing.T) {
 	if r.Status != 429 || secs < 23*3600 {
 		t.Fatalf("request %d of the day: %d %s Retry-After=%q, want about a day", users.ResendsPerDay+1, r.Status, r.Raw, r.Header.Get("Retry-After"))
 	}
-	if n := a.Count(`SELECT count(*) FROM outbox.events WHERE subject = 'internal.users.activation_requested.v1'`); n != 1+users.ResendsPerDay {
+	if n := len(a.Stream("INTERNAL").OfType(users.EventActivationRequested.Name())); n != 1+users.ResendsPerDay {
 		t.Fatalf("%d activation_requested events, want %d (sign-up and each accepted request)", n, 1+users.ResendsPerDay)
 	}
 }
