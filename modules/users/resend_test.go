@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -156,4 +157,16 @@ func decodeToken(t *testing.T, m testenv.Message) string {
 		t.Fatal(err)
 	}
 	return d.Token
+}
+
+// The page an activation email links to says what to do when the link has
+// expired, and its script asks for a new email.
+func TestActivatePageOffersANewEmail(t *testing.T) {
+	a := newApp(t)
+	page := testenv.Do(t, "GET", a.URL+"/activate?token=abc", nil)
+	script := testenv.Do(t, "GET", a.URL+"/activate.js", nil)
+	if !strings.Contains(page.Raw, "Link expired?") || !strings.Contains(page.Raw, `id="resend-form"`) ||
+		!strings.Contains(script.Raw, "/api/v1/users/activation-emails") {
+		t.Fatalf("the activation page offers no new email:\n%s", page.Raw)
+	}
 }
