@@ -5,6 +5,8 @@
 //	cairn [serve]                        run the server (default)
 //	cairn migrate up|down <set>|status   manage the schema
 //	cairn <verb> <module>                a command a module offers (rebuild ledger)
+//	cairn db url [--password]            the database's URL, for psql
+//	cairn nats users                     NATS users for your own server
 //	cairn config                         print the effective configuration, secrets masked
 //	cairn version                        print the version
 //
@@ -29,7 +31,7 @@ import (
 var version = "dev"
 
 func usage() string {
-	return "usage: cairn [serve | migrate up|down <set>|status | config | version | <verb> <module>]\n\n" +
+	return "usage: cairn [serve | migrate up|down <set>|status | db url [--password] | nats users | config | version | <verb> <module>]\n\n" +
 		"Commands the modules offer:\n" + app.ModuleCommands() +
 		"\nSettings come from CAIRN_* environment variables; see README.md.\n"
 }
@@ -55,7 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "help", "--help", "-h":
 		fmt.Fprint(stdout, usage())
 		return 0
-	case "serve", "migrate", "config":
+	case "serve", "migrate", "config", "db", "nats":
 	default:
 		if !app.OffersCommand(cmd) {
 			fmt.Fprintf(stderr, "cairn: unknown command %q\n%s", cmd, usage())
@@ -79,6 +81,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "migrate":
 		return app.MigrateCommand(ctx, cfg, log, args, stdout, stderr)
+	case "db":
+		return app.DBCommand(ctx, cfg, args, stdout, stderr)
+	case "nats":
+		return app.NATSCommand(cfg, args, stdout, stderr)
 	case "serve":
 	default:
 		return app.ModuleCommand(ctx, cfg, log, cmd, args, stdout, stderr)
@@ -87,7 +93,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "cairn: serve takes no arguments\n%s", usage())
 		return 2
 	}
-	if err := app.Serve(ctx, cfg, log, fullVersion()); err != nil {
+	for _, w := range []string{cfg.PublicURLWarning(), cfg.SubscribersWarning()} {
+		if w != "" {
+			log.Warn(w)
+		}
+	}
+	err = app.Serve(ctx, cfg, log, fullVersion())
+	switch {
+	case err != nil && ctx.Err() != nil:
+		// Ctrl-C or SIGTERM during start-up: whatever start-up waited for
+		// gave up, and what had started is stopped.
+		log.Info("start-up interrupted; stopped", "err", err)
+		return 0
+	case err != nil:
 		log.Error("cairn stopped with an error", "err", err)
 		return 1
 	}

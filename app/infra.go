@@ -115,13 +115,24 @@ func (in *infra) openBroker(ctx context.Context, cfg config.Config, nc *nats.Con
 		if aerr != nil {
 			return fmt.Errorf("CAIRN_DATA_DIR: %w", aerr)
 		}
-		in.log.Info("starting embedded NATS", "store_dir", dir, "listen", cfg.NATSListen, "sync_interval", cfg.NATSSyncInterval)
-		in.natsd, err = broker.StartEmbedded(broker.EmbeddedConfig{
-			StoreDir:           dir,
-			Listen:             cfg.NATSListen,
-			SyncInterval:       cfg.NATSSyncInterval,
-			SubscriberPassword: cfg.NATSSubscriberPassword,
-			Logger:             in.log,
+		subs, serr := cfg.Subscribers()
+		if serr != nil {
+			return serr
+		}
+		systems := make([]broker.System, 0, len(subs))
+		names := make([]string, 0, len(subs))
+		for _, s := range subs {
+			systems = append(systems, broker.System{Name: s.Name, Password: s.Password})
+			names = append(names, s.Name)
+		}
+		in.log.Info("starting embedded NATS", "store_dir", dir, "listen", cfg.NATSListen, "sync_interval", cfg.NATSSyncInterval,
+			"outside_systems", names)
+		in.natsd, err = broker.StartEmbeddedContext(ctx, broker.EmbeddedConfig{
+			StoreDir:     dir,
+			Listen:       cfg.NATSListen,
+			SyncInterval: cfg.NATSSyncInterval,
+			Systems:      systems,
+			Logger:       in.log,
 		})
 		if err != nil {
 			return fmt.Errorf("embedded NATS (CAIRN_NATS_LISTEN=%s): %w", cfg.NATSListen, err)

@@ -42,6 +42,7 @@ func (a *App) checkers() []web.Checker {
 
 // statusFunc gathers what the operator console shows.
 func (a *App) statusFunc(checkers []web.Checker) web.StatusFunc {
+	started := time.Now().UTC() // with the relay, whose counters start at zero
 	return func(ctx context.Context) web.Status {
 		ready, checks := web.RunChecks(ctx, checkers)
 		m, err := a.relay.Metrics(ctx)
@@ -57,7 +58,8 @@ func (a *App) statusFunc(checkers []web.Checker) web.StatusFunc {
 			names = []string{}
 		}
 		return web.Status{Version: a.version, Modules: names, Ready: ready, Checks: checks, Relay: rs,
-			Consumers: consumerStatus(a.consumers.Status()), Time: time.Now().UTC()}
+			Consumers: consumerStatus(a.consumers.Status()), Time: time.Now().UTC(),
+			StartedAt: started, UptimeSeconds: time.Since(started).Seconds(), Help: web.StatusHelp}
 	}
 }
 

@@ -25,6 +25,8 @@ type Config struct {
 	NATSURL                string        `env:"CAIRN_NATS_URL" secret:"url"`
 	NATSListen             string        `env:"CAIRN_NATS_LISTEN"`
 	NATSSubscriberPassword string        `env:"CAIRN_NATS_SUBSCRIBER_PASSWORD" secret:"value"`
+	NATSSubscribers        string        `env:"CAIRN_NATS_SUBSCRIBERS" secret:"pairs"`
+	NATSSubscribersFile    string        `env:"CAIRN_NATS_SUBSCRIBERS_FILE"`
 	NATSSyncInterval       time.Duration `env:"CAIRN_NATS_SYNC_INTERVAL"`
 	NATSReplicas           int           `env:"CAIRN_NATS_REPLICAS"`
 	AdminToken             string        `env:"CAIRN_ADMIN_TOKEN" secret:"value"`
@@ -62,10 +64,11 @@ func Default() Config {
 		NATSListen:       "127.0.0.1:4222",
 		NATSSyncInterval: time.Second,
 		NATSReplicas:     1,
-		PublicURL:        "http://localhost:8080",
-		LogLevel:         "info",
-		LogFormat:        "text",
-		ShutdownTimeout:  30 * time.Second,
+		// Load derives it from CAIRN_HTTP_ADDR when it is not set.
+		PublicURL:       "http://localhost:8080",
+		LogLevel:        "info",
+		LogFormat:       "text",
+		ShutdownTimeout: 30 * time.Second,
 		// Stripe's: a key is remembered for 24 hours, then a request
 		// with it is a new request.
 		IdempotencyRetention: 24 * time.Hour,
@@ -92,8 +95,10 @@ func (c Config) Validate() error {
 	bad := func(env, value, accepted string) {
 		errs = append(errs, fmt.Errorf("%s=%q is not valid: %s", env, value, accepted))
 	}
-	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+	if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		bad("CAIRN_HTTP_ADDR", c.HTTPAddr, "want host:port or :port, e.g. :8080")
+	} else if !validPort(port) {
+		bad("CAIRN_HTTP_ADDR", c.HTTPAddr, "the port must be a number from 0 to 65535, e.g. :8080")
 	}
 	if strings.TrimSpace(c.DataDir) == "" {
 		bad("CAIRN_DATA_DIR", c.DataDir, "want a directory path, e.g. ./data")
@@ -109,6 +114,11 @@ func (c Config) Validate() error {
 	}
 	if host, port, err := net.SplitHostPort(c.NATSListen); err != nil || port == "" || (host != "" && net.ParseIP(host) == nil && host != "localhost") {
 		bad("CAIRN_NATS_LISTEN", c.NATSListen, "want ip:port, e.g. 127.0.0.1:4222")
+	} else if !validPort(port) {
+		bad("CAIRN_NATS_LISTEN", c.NATSListen, "the port must be a number from 0 to 65535, e.g. 127.0.0.1:4222")
+	}
+	if _, err := c.Subscribers(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.NATSSyncInterval < MinNATSSyncInterval || c.NATSSyncInterval > MaxNATSSyncInterval {
 		bad("CAIRN_NATS_SYNC_INTERVAL", c.NATSSyncInterval.String(), "want a duration from 10ms to 2m (NATS's default): the server's sync_interval")
@@ -120,7 +130,7 @@ func (c Config) Validate() error {
 		bad("CAIRN_PUBLIC_URL", c.PublicURL, "want an absolute http(s) URL, e.g. http://localhost:8080")
 	}
 	if c.SMTPURL != "" && !hasScheme(c.SMTPURL, "smtp", "smtps") {
-		bad("CAIRN_SMTP_URL", mask(c.SMTPURL), "want smtp://user:password@host:587 (STARTTLS) or smtps://…:465, or empty for the mailbox")
+		bad("CAIRN_SMTP_URL", mask(c.SMTPURL), "want smtp://user:password@host:587 (STARTTLS required; ?tls=opportunistic or ?tls=none to lower it) or smtps://…:465, or empty for the mailbox")
 	}
 	var l slog.Level
 	if l.UnmarshalText([]byte(c.LogLevel)) != nil {
@@ -136,6 +146,12 @@ func (c Config) Validate() error {
 		bad("CAIRN_IDEMPOTENCY_RETENTION", c.IdempotencyRetention.String(), "want a duration from 1m to 8760h (a year), e.g. 24h")
 	}
 	return errors.Join(errs...)
+}
+
+// validPort accepts 0 (any free port) to 65535.
+func validPort(port string) bool {
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 0 && n <= 65535
 }
 
 func hasScheme(raw string, schemes ...string) bool {
@@ -198,10 +214,16 @@ func Load(getenv Getenv) (Config, error) {
 	str("CAIRN_NATS_URL", &c.NATSURL)
 	str("CAIRN_NATS_LISTEN", &c.NATSListen)
 	str("CAIRN_NATS_SUBSCRIBER_PASSWORD", &c.NATSSubscriberPassword)
+	str("CAIRN_NATS_SUBSCRIBERS", &c.NATSSubscribers)
+	str("CAIRN_NATS_SUBSCRIBERS_FILE", &c.NATSSubscribersFile)
 	dur("CAIRN_NATS_SYNC_INTERVAL", &c.NATSSyncInterval)
 	num("CAIRN_NATS_REPLICAS", &c.NATSReplicas)
 	str("CAIRN_ADMIN_TOKEN", &c.AdminToken)
-	str("CAIRN_PUBLIC_URL", &c.PublicURL)
+	if _, set := getenv("CAIRN_PUBLIC_URL"); set {
+		str("CAIRN_PUBLIC_URL", &c.PublicURL)
+	} else {
+		c.PublicURL = publicURLOf(c.HTTPAddr)
+	}
 	str("CAIRN_SMTP_URL", &c.SMTPURL)
 	str("CAIRN_LOG_LEVEL", &c.LogLevel)
 	str("CAIRN_LOG_FORMAT", &c.LogFormat)

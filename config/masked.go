@@ -25,6 +25,8 @@ func (c Config) Masked() []string {
 			}
 		case "url":
 			val = mask(val)
+		case "pairs":
+			val = maskPairs(val)
 		}
 		lines = append(lines, f.Tag.Get("env")+"="+val)
 	}
@@ -62,6 +64,18 @@ func mask(raw string) string {
 		}
 		u.RawQuery = q.Encode()
 		parts[i] = strings.ReplaceAll(u.String(), "xxxx", "****")
+	}
+	return strings.Join(parts, ",")
+}
+
+// maskPairs hides the passwords of a name:password list.
+func maskPairs(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	parts := strings.Split(raw, ",")
+	for i, p := range parts {
+		parts[i] = maskPair(p)
 	}
 	return strings.Join(parts, ",")
 }

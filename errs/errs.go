@@ -23,6 +23,8 @@ const (
 	Forbidden
 	Unprocessable
 	Unavailable
+	// TooManyRequests: the caller must wait before asking again (429).
+	TooManyRequests
 )
 
 // Error is a classified error with a stable machine-readable code

@@ -36,10 +36,10 @@ func TestModuleCommandsAndMigrationSets(t *testing.T) {
 	if out, code := run("migrate", "down"); code != 2 || !strings.Contains(out, "down <platform|users|mail|ledger>") {
 		t.Errorf("migrate down without a set: exit %d, %q", code, out)
 	}
-	if out, code := run("migrate", "down", "mail"); code != 0 || out != "rolled back mail/00001_mail.sql\n" {
+	if out, code := run("migrate", "down", "mail"); code != 0 || out != "rolled back mail/00002_redact_smtp_tokens.sql\n" {
 		t.Errorf("migrate down mail: exit %d, %q", code, out)
 	}
-	if out, code := run("migrate", "up"); code != 0 || !strings.HasPrefix(out, "applied mail/00001_mail.sql (") {
+	if out, code := run("migrate", "up"); code != 0 || !strings.HasPrefix(out, "applied mail/00002_redact_smtp_tokens.sql (") {
 		t.Errorf("migrate up: exit %d, %q", code, out)
 	}
 }

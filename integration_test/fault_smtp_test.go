@@ -51,7 +51,7 @@ func mustMailSink(t *testing.T, listeners int) *mailSink {
 		srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
 		srv.ErrorLog = log.New(io.Discard, "", 0)
 		s.srvs = append(s.srvs, srv)
-		s.urls = append(s.urls, "smtp://"+l.Addr().String())
+		s.urls = append(s.urls, "smtp://"+l.Addr().String()+"?tls=none") // plain SMTP on loopback, said explicitly
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); _ = srv.Serve(l) }()
 	}

@@ -54,7 +54,8 @@ func TestExternalSubscriberIsReadOnly(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cons, err := js.CreateOrUpdateConsumer(ctx, outbox.PublicStream, jetstream.ConsumerConfig{Durable: "billing", AckPolicy: jetstream.AckExplicitPolicy})
+	// Its one durable consumer is named as the user (broker.SystemPermissions).
+	cons, err := js.CreateOrUpdateConsumer(ctx, outbox.PublicStream, jetstream.ConsumerConfig{Durable: "subscriber", AckPolicy: jetstream.AckExplicitPolicy})
 	if err != nil {
 		t.Fatalf("subscriber cannot create a durable consumer on EVENTS: %v", err)
 	}

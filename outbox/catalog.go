@@ -39,8 +39,9 @@ func (d Declared) Subject() string { return Subject(d.Type, d.Visibility) }
 
 // Field is one JSON field of a payload. A payload's Go struct classifies a
 // field with the tag cairn:"secret" or cairn:"personal" (or both, comma
-// separated). Nothing acts on the classification yet; the lake, dead letters
-// and erasure will (issues 10, 11 and 15), by reading it here.
+// separated). Secret fields are redacted wherever an event is kept for
+// operators (RedactEvent: dead letters, the admin API); the lake and
+// erasure will read personal fields here (issues 10 and 11).
 type Field struct {
 	Path string
 	// Secret fields (an activation token) must never be kept in clear

@@ -25,13 +25,14 @@ type ErrorDetail struct {
 }
 
 var kindStatus = map[errs.Kind]int{
-	errs.Invalid:       http.StatusBadRequest,
-	errs.NotFound:      http.StatusNotFound,
-	errs.Conflict:      http.StatusConflict,
-	errs.Unauthorized:  http.StatusUnauthorized,
-	errs.Forbidden:     http.StatusForbidden,
-	errs.Unprocessable: http.StatusUnprocessableEntity,
-	errs.Unavailable:   http.StatusServiceUnavailable,
+	errs.Invalid:         http.StatusBadRequest,
+	errs.NotFound:        http.StatusNotFound,
+	errs.Conflict:        http.StatusConflict,
+	errs.Unauthorized:    http.StatusUnauthorized,
+	errs.Forbidden:       http.StatusForbidden,
+	errs.Unprocessable:   http.StatusUnprocessableEntity,
+	errs.Unavailable:     http.StatusServiceUnavailable,
+	errs.TooManyRequests: http.StatusTooManyRequests,
 }
 
 // ErrorHandler maps every error a handler returns to the JSON error shape.

@@ -4,8 +4,13 @@
 package web
 
 import (
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -25,6 +30,7 @@ func NewServer(log *slog.Logger) *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = ErrorHandler(log)
+	e.JSONSerializer = plainJSON{}
 	e.Server.ReadHeaderTimeout = 10 * time.Second
 	e.Server.IdleTimeout = 2 * time.Minute
 	e.Use(middleware.RequestID())
@@ -34,7 +40,9 @@ func NewServer(log *slog.Logger) *echo.Echo {
 			return err
 		},
 	}))
+	e.Use(nosniff)
 	e.Use(wholeSegmentParams)
+	e.Use(methodOfStaticPath(e))
 	e.Use(limitBody(BodyLimit))
 	e.Use(causalContext)
 	e.Use(middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
@@ -77,5 +85,68 @@ func causalContext(next echo.HandlerFunc) echo.HandlerFunc {
 		})
 		c.SetRequest(r.WithContext(ctx))
 		return next(c)
+	}
+}
+
+// plainJSON is echo's JSON serializer without HTML escaping: a message that
+// quotes "a > b" says so, not "a \u003e b". The escaping protects JSON
+// pasted into HTML, which Cairn never does; responses carry
+// X-Content-Type-Options: nosniff so no browser reads them as HTML.
+type plainJSON struct{}
+
+func (plainJSON) Serialize(c echo.Context, i any, indent string) error {
+	enc := json.NewEncoder(c.Response())
+	enc.SetEscapeHTML(false)
+	if indent != "" {
+		enc.SetIndent("", indent)
+	}
+	return enc.Encode(i)
+}
+
+func (plainJSON) Deserialize(c echo.Context, i any) error {
+	err := json.NewDecoder(c.Request().Body).Decode(i)
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("the body is not valid JSON: %v", err)).SetInternal(err)
+	}
+	return nil
+}
+
+func nosniff(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set(echo.HeaderXContentTypeOptions, "nosniff")
+		return next(c)
+	}
+}
+
+// methodOfStaticPath answers 405 when the request's path is a route of its
+// own for other methods but a parameter route of this method matched it:
+// GET /api/v1/users/activate (a POST route) is routed by echo to GET
+// /api/v1/users/:id with id "activate", and would answer 400 about a
+// malformed id instead of saying the method is wrong. The routes are read
+// once, at the first request, when every module has registered its own.
+func methodOfStaticPath(e *echo.Echo) echo.MiddlewareFunc {
+	methods := sync.OnceValue(func() map[string][]string {
+		m := map[string][]string{}
+		for _, r := range e.Routes() {
+			if !strings.ContainsAny(r.Path, ":*") {
+				m[r.Path] = append(m[r.Path], r.Method)
+			}
+		}
+		return m
+	})
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if !strings.Contains(c.Path(), ":") {
+				return next(c)
+			}
+			allowed, ok := methods()[c.Request().URL.Path]
+			if !ok || slices.Contains(allowed, c.Request().Method) {
+				return next(c)
+			}
+			// As echo says it for a path it routes itself: OPTIONS first.
+			allowed = append([]string{http.MethodOptions}, slices.Sorted(slices.Values(allowed))...)
+			c.Response().Header().Set(echo.HeaderAllow, strings.Join(allowed, ", "))
+			return echo.ErrMethodNotAllowed
+		}
 	}
 }

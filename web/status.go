@@ -16,6 +16,29 @@ type Status struct {
 	// Consumers are the consumer runtime's consumers, by name.
 	Consumers []ConsumerStatus `json:"consumers"`
 	Time      time.Time        `json:"time"`
+	// StartedAt is when this process started; the relay's counters
+	// (published, publish errors, went idle) count from then, for this
+	// replica only.
+	StartedAt     time.Time `json:"started_at"`
+	UptimeSeconds float64   `json:"uptime_seconds"`
+	// Help says what each figure means, by its JSON path ("relay.idles"),
+	// for the console and for whoever reads this document.
+	Help map[string]string `json:"help"`
+}
+
+// StatusHelp explains the figures of a Status; the console shows it.
+var StatusHelp = map[string]string{
+	"ready":                        "every readiness check passes; /readyz answers 200 then, 503 otherwise",
+	"uptime_seconds":               "how long this process has run; the relay's counters count from its start",
+	"relay.state":                  "leader: this replica publishes the outbox; standby: another replica does, this one takes over if it dies; stopped: shut down",
+	"relay.backlog":                "events committed to the outbox and not yet published, whichever replica committed them",
+	"relay.oldest_age_seconds":     "how long the oldest unpublished event has waited",
+	"relay.published":              "events this replica's relay published since this process started",
+	"relay.publish_errors":         "publishes that failed since this process started (each is retried; nothing is lost)",
+	"relay.idles":                  "how often the relay found nothing to publish and went to sleep until the next commit (or a 2 s poll) since this process started: quiet periods, not trouble; under steady load it stays awake",
+	"consumers.state":              "consuming: this replica handles the consumer's events; standing by: another replica does; paused: an outside system is down, retried slowly; failing: see the error",
+	"consumers.in_flight":          "events being handled right now",
+	"consumers.unconsumed_seconds": "how long no replica has been seen consuming it; over a minute makes /readyz fail",
 }
 
 // Check is one readiness condition and why it failed, if it did.
@@ -32,7 +55,7 @@ type RelayStatus struct {
 	OldestAgeSeconds float64 `json:"oldest_age_seconds"`
 	Published        uint64  `json:"published"`
 	PublishErrors    uint64  `json:"publish_errors"`
-	Idles            uint64  `json:"idles"` // times the leader found nothing to publish and slept
+	Idles            uint64  `json:"idles"` // times the leader found nothing to publish and slept (see StatusHelp)
 	LastError        string  `json:"last_error,omitempty"`
 }
 

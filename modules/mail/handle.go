@@ -3,6 +3,8 @@ package mail
 import (
 	"context"
 	"fmt"
+	htmltemplate "html/template"
+	"net/url"
 	"strings"
 	"time"
 
@@ -38,6 +40,13 @@ func (m *Module) sendActivation(ctx context.Context, db *pgxpool.Pool, e outbox.
 	}
 	if len(missing) > 0 {
 		return sendResult{}, outbox.Permanent(fmt.Errorf("mail: %s %s has no %s", activationRequested, e.ID, strings.Join(missing, ", ")))
+	}
+	if req.Token == outbox.Redacted {
+		// A dead letter retried: parking it redacted the token, which
+		// exists nowhere else. Sending the placeholder would only mislead.
+		return sendResult{}, outbox.Permanent(fmt.Errorf("mail: %s %s: its token was redacted when it was parked as a dead letter, "+
+			"so this email cannot be sent again; delete the dead letter, and have the user ask for a new email "+
+			"(POST /api/v1/users/activation-emails)", activationRequested, e.ID))
 	}
 	done, err := store{db}.sentFor(ctx, e.ID)
 	if err != nil || done {
@@ -75,6 +84,11 @@ func (m *Module) recordActivation(ctx context.Context, tx pgx.Tx, e outbox.Recei
 		Text: res.msg.Text, HTML: res.msg.HTML, Transport: m.transport, ProviderID: res.providerID,
 		SentAt: time.Now().UTC(),
 	}
+	if m.transport == transportSMTP {
+		// The email went out; the record is for deduplication and
+		// operators, who need no working token.
+		row.Text, row.HTML = redactToken(row.Text, res.req.Token), redactToken(row.HTML, res.req.Token)
+	}
 	inserted, err := store{tx}.insert(ctx, row)
 	if err != nil || !inserted {
 		return err
@@ -82,6 +96,15 @@ func (m *Module) recordActivation(ctx context.Context, tx pgx.Tx, e outbox.Recei
 	_, err = outbox.Append(ctx, tx, EventActivationEmailSent.New(res.req.UserID,
 		ActivationEmailSent{UserID: res.req.UserID, MessageID: row.ID, To: row.To}))
 	return err
+}
+
+// redactToken replaces the token in a body, in every form the templates
+// write it (as is, query-escaped in the link, HTML-escaped).
+func redactToken(body, token string) string {
+	for _, form := range []string{token, url.QueryEscape(token), htmltemplate.HTMLEscapeString(token), htmltemplate.HTMLEscapeString(url.QueryEscape(token))} {
+		body = strings.ReplaceAll(body, form, outbox.Redacted)
+	}
+	return body
 }
 
 // maxListed bounds one mailbox listing.

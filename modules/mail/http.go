@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"net"
 	"net/http"
 	"time"
 
@@ -26,8 +27,12 @@ type messageListResponse struct {
 }
 
 // handleMessageList is the mailbox: GET /mail/messages?to=<address>, newest
-// first. 404 when mail goes out over SMTP.
+// first. 404 when mail goes out over SMTP; 403 to a request that does not
+// come from this machine.
 func (m *Module) handleMessageList(c echo.Context) error {
+	if m.transport == transportMailbox && !fromLoopback(c.Request().RemoteAddr) {
+		return ErrMailboxLoopbackOnly
+	}
 	sent, err := m.Messages(c.Request().Context(), c.QueryParam("to"))
 	if err != nil {
 		return err
@@ -39,4 +44,15 @@ func (m *Module) handleMessageList(c echo.Context) error {
 		})
 	}
 	return c.JSON(http.StatusOK, resp)
+}
+
+// fromLoopback reports whether a request's TCP peer (never a forwarded
+// header, which the client writes) is on this machine.
+func fromLoopback(remoteAddr string) bool {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -3,16 +3,17 @@
 // activation token) it sends "Activate your Cairn account" and publishes
 // mail.activation_email_sent.v1. It owns schema mail.
 //
-// Transport. With CAIRN_SMTP_URL set, mail goes out over SMTP (smtp:// uses
-// STARTTLS when the server offers it, smtps:// implicit TLS) through a
-// circuit breaker; see SMTPSender. With it empty, nothing leaves the
-// process: the email is kept in the mailbox, table mail.messages, readable
-// at GET /api/v1/mail/messages?to=<address>. The mailbox shows the whole
-// email, activation token included, to anyone who can reach the API: that
-// is its purpose (development and tests), and why production sets
-// CAIRN_SMTP_URL. In SMTP mode the endpoint answers 404, though
-// mail.messages still records every email sent, bodies (and so tokens)
-// included.
+// Transport. With CAIRN_SMTP_URL set, mail goes out over SMTP (smtp://
+// requires STARTTLS unless the URL says ?tls=opportunistic or ?tls=none,
+// smtps:// is implicit TLS) through a circuit breaker; see SMTPSender. The
+// record of an email sent keeps no working token. With CAIRN_SMTP_URL
+// empty, Cairn is in development mode for mail: nothing leaves the process,
+// the email is kept in the mailbox, table mail.messages, readable at GET
+// /api/v1/mail/messages?to=<address>. The mailbox shows the whole email,
+// working activation token included, so it answers only requests whose TCP
+// peer is on this machine (loopback): `make run` and a browser beside it
+// need no configuration, and nobody else can take over a pending account.
+// In SMTP mode the endpoint answers 404.
 //
 // Delivery guarantees. Handling is two-phase (outbox.Effect): first the
 // email is sent, outside any transaction and holding no database
@@ -92,6 +93,10 @@ func New(d modules.Deps) (*Module, error) {
 		}
 		s.log = m.log
 		m.sender, m.transport = s, transportSMTP
+	}
+	if m.transport == transportMailbox {
+		m.log.Info("no CAIRN_SMTP_URL: emails are kept in the mailbox, readable from this machine only",
+			"mailbox", public.JoinPath("/api/v1/mail/messages").String()+"?to=<address>")
 	}
 	d.Route(m.routes)
 	err = outbox.HandleEffect(d.Consumers, Consumer, activationRequested, m.sendActivation, m.recordActivation, outbox.MaxAttempts(MaxAttempts))

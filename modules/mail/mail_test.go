@@ -148,7 +148,10 @@ func TestMailboxIsOffInSMTPMode(t *testing.T) {
 
 func TestNewRejectsUnusableSettings(t *testing.T) {
 	db := testenv.MustDB(t)
-	for _, smtpURL := range []string{"smtp://host:99999", "http://host:25", "smtp://host:25?from=not-an-address"} {
+	for _, smtpURL := range []string{
+		"smtp://host:99999", "http://host:25", "smtp://host:25?from=not-an-address",
+		"smtp://host:25?tls=off", "smtps://host:465?tls=none", "smtp://host:25?starttls=no",
+	} {
 		cfg := config.Default()
 		cfg.SMTPURL = smtpURL
 		if _, err := mail.New(modules.Deps{Pool: db.Pool, Config: cfg, Consumers: &outbox.Subscriptions{}}); err == nil {
@@ -159,5 +162,22 @@ func TestNewRejectsUnusableSettings(t *testing.T) {
 	// build the module alone.
 	if _, err := mail.New(modules.Deps{Pool: db.Pool, Config: config.Default()}); err != nil {
 		t.Errorf("New without Consumers: %v", err)
+	}
+}
+
+// A dead letter retried reaches the handler with its token redacted (the
+// consumer runtime parks events without their secrets): nothing is sent,
+// and the error says why and what to do.
+func TestRedactedTokenIsPermanent(t *testing.T) {
+	srv := mustSMTPD(t)
+	f := newFixture(t, srv.URL())
+	r := newRequest("eve", "eve@example.com")
+	r.Token = outbox.Redacted
+	err := f.handle(delivery(t, r))
+	if !outbox.IsPermanent(err) || !strings.Contains(err.Error(), "redacted") || !strings.Contains(err.Error(), "activation-emails") {
+		t.Fatalf("handle: %v, want a permanent error saying the token was redacted and what to do", err)
+	}
+	if n := len(srv.Received()); n != 0 || f.rows("") != 0 {
+		t.Fatalf("sent %d emails, stored %d rows", n, f.rows(""))
 	}
 }

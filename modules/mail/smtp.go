@@ -2,6 +2,8 @@ package mail
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,6 +30,10 @@ const (
 	breakerOpenFor  = 3 * time.Second
 )
 
+// testRootCAs, when set (only by tests, through export_test.go), is whom
+// senders built afterwards trust for TLS instead of the system's roots.
+var testRootCAs *x509.CertPool
+
 // SMTPSender sends mail through an SMTP server, one connection per message,
 // behind a circuit breaker. Safe for concurrent use.
 type SMTPSender struct {
@@ -40,22 +46,40 @@ type SMTPSender struct {
 }
 
 // NewSMTPSender configures a sender from a CAIRN_SMTP_URL:
-// smtp://user:password@host:587 upgrades to TLS with STARTTLS when the
-// server offers it; smtps://user:password@host:465 speaks TLS from the
-// start. With a user it authenticates (the strongest mechanism the server
-// offers; PLAIN and LOGIN only over TLS or to localhost). The sender address
-// is the URL's ?from= parameter, or from. It connects to nothing yet.
-// Errors: a URL or sender address it cannot use.
+// smtp://user:password@host:587 must upgrade to TLS with STARTTLS, and a
+// server that does not offer it gets nothing (a STARTTLS stripped on the way
+// would otherwise send tokens in clear); smtps://user:password@host:465
+// speaks TLS from the start. Only the URL can lower that, explicitly:
+// ?tls=opportunistic uses STARTTLS when offered and plain SMTP otherwise,
+// ?tls=none never encrypts (a relay on loopback, a test server). With a
+// user it authenticates (the strongest mechanism the server offers; PLAIN
+// and LOGIN only over TLS or to localhost). The sender address is the URL's
+// ?from= parameter, or from. It connects to nothing yet. Errors: a URL,
+// parameter or sender address it cannot use.
 func NewSMTPSender(rawURL, from string) (*SMTPSender, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Hostname() == "" {
 		return nil, fmt.Errorf("mail: CAIRN_SMTP_URL is not a URL like smtp://user:password@host:587")
 	}
+	q := u.Query()
+	for k := range q {
+		if k != "from" && k != "tls" {
+			return nil, fmt.Errorf("mail: CAIRN_SMTP_URL has the unknown parameter %q; want from= or tls=", k)
+		}
+	}
 	port := 587
-	opts := []gomail.Option{gomail.WithTimeout(smtpTimeout), gomail.WithTLSPolicy(gomail.TLSOpportunistic)}
+	opts := []gomail.Option{gomail.WithTimeout(smtpTimeout)}
 	switch u.Scheme {
 	case "smtp":
+		policy, err := tlsPolicy(q.Get("tls"))
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, gomail.WithTLSPolicy(policy))
 	case "smtps":
+		if q.Has("tls") {
+			return nil, fmt.Errorf("mail: CAIRN_SMTP_URL: smtps:// is always TLS; tls= is for smtp:// only")
+		}
 		port = 465
 		opts = append(opts, gomail.WithSSL())
 	default:
@@ -67,11 +91,14 @@ func NewSMTPSender(rawURL, from string) (*SMTPSender, error) {
 		}
 	}
 	opts = append(opts, gomail.WithPort(port))
+	if testRootCAs != nil {
+		opts = append(opts, gomail.WithTLSConfig(&tls.Config{ServerName: u.Hostname(), RootCAs: testRootCAs, MinVersion: tls.VersionTLS12}))
+	}
 	if user := u.User.Username(); user != "" {
 		pass, _ := u.User.Password()
 		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover), gomail.WithUsername(user), gomail.WithPassword(pass))
 	}
-	if f := u.Query().Get("from"); f != "" {
+	if f := q.Get("from"); f != "" {
 		from = f
 	}
 	if _, err := netmail.ParseAddress(from); err != nil {
@@ -95,6 +122,20 @@ func NewSMTPSender(rawURL, from string) (*SMTPSender, error) {
 		},
 	})
 	return s, nil
+}
+
+// tlsPolicy reads smtp://'s ?tls=: STARTTLS is required unless the URL says
+// otherwise in so many words.
+func tlsPolicy(v string) (gomail.TLSPolicy, error) {
+	switch v {
+	case "", "required":
+		return gomail.TLSMandatory, nil
+	case "opportunistic":
+		return gomail.TLSOpportunistic, nil
+	case "none":
+		return gomail.NoTLS, nil
+	}
+	return 0, fmt.Errorf("mail: CAIRN_SMTP_URL has tls=%q; want required (the default), opportunistic or none", v)
 }
 
 // Send delivers m and returns the server's reply to the message (it

@@ -2,6 +2,7 @@ package mail_test
 
 import (
 	"bytes"
+	"crypto/tls"
 	"io"
 	"log"
 	"mime"
@@ -27,7 +28,8 @@ type smtpd struct {
 	srv    *smtp.Server
 	done   chan struct{}
 	got    []received
-	reject int // the code RCPT TO answers with; 0 accepts
+	reject int         // the code RCPT TO answers with; 0 accepts
+	tls    *tls.Config // offered with STARTTLS when set
 }
 
 // received is one accepted message.
@@ -35,18 +37,27 @@ type received struct {
 	From string
 	To   []string
 	Data []byte
+	TLS  bool // the session had upgraded with STARTTLS
 }
 
 func mustSMTPD(t *testing.T) *smtpd {
 	t.Helper()
-	s := &smtpd{t: t, addr: "127.0.0.1:0"}
+	return mustSMTPDWithTLS(t, nil)
+}
+
+// mustSMTPDWithTLS starts a server that offers STARTTLS with cfg (if not
+// nil).
+func mustSMTPDWithTLS(t *testing.T, cfg *tls.Config) *smtpd {
+	t.Helper()
+	s := &smtpd{t: t, addr: "127.0.0.1:0", tls: cfg}
 	s.Start()
 	t.Cleanup(s.Stop)
 	return s
 }
 
-// URL is CAIRN_SMTP_URL for this server: plain SMTP, no login.
-func (s *smtpd) URL() string { return "smtp://" + s.addr }
+// URL is CAIRN_SMTP_URL for this server: plain SMTP on loopback, said
+// explicitly (tls=none), no login.
+func (s *smtpd) URL() string { return "smtp://" + s.addr + "?tls=none" }
 
 // Start listens again on the same address.
 func (s *smtpd) Start() {
@@ -61,8 +72,11 @@ func (s *smtpd) Start() {
 	if err != nil {
 		s.t.Fatalf("smtpd: listen on %s: %v", s.addr, err)
 	}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &session{d: s}, nil }))
+	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &session{d: s, conn: c}, nil }))
 	srv.Domain = "localhost"
+	s.mu.Lock()
+	srv.TLSConfig = s.tls
+	s.mu.Unlock()
 	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
 	srv.ErrorLog = log.New(io.Discard, "", 0)
 	done := make(chan struct{})
@@ -111,6 +125,7 @@ func (s *smtpd) PerRecipient() map[string]int {
 
 type session struct {
 	d    *smtpd
+	conn *smtp.Conn
 	from string
 	to   []string
 }
@@ -139,7 +154,8 @@ func (s *session) Data(r io.Reader) error {
 		return err
 	}
 	s.d.mu.Lock()
-	s.d.got = append(s.d.got, received{From: s.from, To: s.to, Data: b})
+	_, isTLS := s.conn.TLSConnectionState()
+	s.d.got = append(s.d.got, received{From: s.from, To: s.to, Data: b, TLS: isTLS})
 	s.d.mu.Unlock()
 	return nil
 }

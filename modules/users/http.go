@@ -1,7 +1,11 @@
 package users
 
 import (
+	"errors"
+	"maps"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -13,6 +17,7 @@ import (
 func (m *Module) routes(g *echo.Group) {
 	g.POST("/users", m.handleUserCreate)
 	g.POST("/users/activate", m.handleUserActivate)
+	g.POST("/users/activation-emails", m.handleActivationEmailCreate)
 	g.GET("/users/:id", m.handleUserGet)
 }
 
@@ -37,17 +42,39 @@ func toUserResponse(u User) userResponse {
 
 func (m *Module) handleUserCreate(c echo.Context) error {
 	var req signUpRequest
+	bad := map[string]string{}
 	if err := web.BindJSON(c, &req); err != nil {
-		return err
+		fields, ok := web.FieldErrors(err)
+		if !ok {
+			return err
+		}
+		maps.Copy(bad, fields)
 	}
-	missing := map[string]string{}
-	for name, v := range map[string]*string{"username": req.Username, "email": req.Email, "password": req.Password} {
-		if v == nil {
-			missing[name] = "is required"
+	given := map[string]*string{"username": req.Username, "email": req.Email, "password": req.Password}
+	for name, v := range given {
+		if v == nil && bad[name] == "" {
+			bad[name] = "is required"
 		}
 	}
-	if len(missing) > 0 {
-		return errs.Validation(missing)
+	if len(bad) > 0 {
+		// Every bad field at once: what SignUp would say about the
+		// fields that did arrive, beside what is wrong with the others.
+		str := func(p *string) string {
+			if p == nil {
+				return ""
+			}
+			return strings.TrimSpace(*p)
+		}
+		password := ""
+		if req.Password != nil {
+			password = *req.Password
+		}
+		for name, msg := range validateSignUp(str(req.Username), str(req.Email), password) {
+			if given[name] != nil && bad[name] == "" {
+				bad[name] = msg
+			}
+		}
+		return errs.Validation(bad)
 	}
 	u, err := m.SignUp(c.Request().Context(), *req.Username, *req.Email, *req.Password)
 	if err != nil {
@@ -86,4 +113,37 @@ func (m *Module) handleUserActivate(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, activateResponse{ID: u.ID, Status: u.Status})
+}
+
+type activationEmailRequest struct {
+	Email *string `json:"email"`
+}
+
+type activationEmailResponse struct {
+	Status  string `json:"status"`
+	Message string `json:"message"`
+}
+
+// handleActivationEmailCreate answers 202 with the same body whatever the
+// address: whether an account has it is nobody's business but its owner's.
+func (m *Module) handleActivationEmailCreate(c echo.Context) error {
+	var req activationEmailRequest
+	if err := web.BindJSON(c, &req); err != nil {
+		return err
+	}
+	if req.Email == nil {
+		return errs.Validation(map[string]string{"email": "is required"})
+	}
+	err := m.ResendActivation(c.Request().Context(), *req.Email)
+	var limited *RateLimited
+	if errors.As(err, &limited) {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(limited.RetryAfter/time.Second)))
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, activationEmailResponse{
+		Status:  "accepted",
+		Message: "if a pending account has this address, a new activation email is on its way; earlier links stop working",
+	})
 }

@@ -23,9 +23,16 @@ import (
 // the memory JetStream spends on remembered ids.
 const DuplicateWindow = 2 * time.Minute
 
-// InternalMaxAge bounds how long internal events (which may carry tokens)
-// are kept; public events are kept for replay and audit.
-const InternalMaxAge = 7 * 24 * time.Hour
+// InternalMaxAge bounds how long internal events are kept; public events
+// are kept for replay and audit. Internal events exist to hand data to
+// Cairn's own consumers, secrets among them: an activation token is valid
+// for 24 hours (users.ActivationTokenTTL), so after 25 hours (the hour
+// covers a relay that was behind) its event is useless, and keeping it
+// longer only keeps a secret at rest. The price: a Cairn consumer stopped
+// for longer than that loses the internal events it had not handled (an
+// activation email that late would carry an expired token anyway; the user
+// asks for a new one).
+const InternalMaxAge = 25 * time.Hour
 
 // Connect dials an external NATS server or cluster (comma-separated URLs,
 // credentials in the URL) and keeps reconnecting for ever: the relay backs

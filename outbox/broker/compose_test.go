@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // composeNATSConfig returns the NATS server configuration that
@@ -37,42 +38,29 @@ func composeNATSConfig(t *testing.T) (conf, file string) {
 	return strings.ReplaceAll(strings.Join(block, "\n"), "$$", "$"), file
 }
 
-// docker-compose.yml's NATS grants its subscriber user exactly what the
-// embedded server grants (SubscriberPermissions): a permission added to
-// one and forgotten in the other fails here. Its sync_interval is the one
-// Cairn is told.
+// Every outside system in docker-compose.yml's NATS has exactly the
+// permissions the embedded server gives a system of that name
+// (SystemPermissions): a permission added to one and forgotten in the other
+// fails here. Its sync_interval is the one Cairn is told.
 func TestComposeNATSConfigMatchesEmbedded(t *testing.T) {
 	conf, file := composeNATSConfig(t)
 	var opts server.Options
 	if err := opts.ProcessConfigString(conf); err != nil {
 		t.Fatalf("docker-compose.yml's NATS configuration does not parse: %v\n%s", err, conf)
 	}
-	var got *server.Permissions
+	systems := 0
 	for _, u := range opts.Users {
-		if u.Username == SubscriberUser {
-			got = u.Permissions
-		}
-	}
-	if got == nil {
-		t.Fatalf("docker-compose.yml's NATS has no %q user with permissions", SubscriberUser)
-	}
-	want := SubscriberPermissions()
-	same := func(what string, a, b *server.SubjectPermission) {
-		if a == nil || b == nil {
-			t.Errorf("%s: compose %v, embedded %v", what, a, b)
-			return
-		}
-		for _, pair := range [][2][]string{{a.Allow, b.Allow}, {a.Deny, b.Deny}} {
-			x, y := slices.Sorted(slices.Values(pair[0])), slices.Sorted(slices.Values(pair[1]))
-			if !slices.Equal(x, y) {
-				t.Errorf("%s differ:\n  docker-compose.yml: %v\n  embedded:           %v", what, x, y)
+		if u.Username == internalUser {
+			if u.Permissions != nil {
+				t.Errorf("cairn's user is restricted in docker-compose.yml: %+v", u.Permissions)
 			}
+			continue
 		}
+		systems++
+		samePermissions(t, "docker-compose.yml's user "+u.Username, u.Permissions, SystemPermissions(u.Username))
 	}
-	same("publish permissions", got.Publish, want.Publish)
-	same("subscribe permissions", got.Subscribe, want.Subscribe)
-	if got.Response != nil || want.Response != nil {
-		t.Errorf("response permissions: compose %+v, embedded %+v", got.Response, want.Response)
+	if systems < 2 {
+		t.Fatalf("docker-compose.yml's NATS has %d outside systems, want the subscriber and an example", systems)
 	}
 
 	m := regexp.MustCompile(`CAIRN_NATS_SYNC_INTERVAL:\s*(\S+)`).FindStringSubmatch(file)
@@ -85,14 +73,65 @@ func TestComposeNATSConfigMatchesEmbedded(t *testing.T) {
 	}
 }
 
-// Cairn's own connections receive replies on InboxPrefix, which the
-// subscriber may neither read nor write.
-func TestSubscriberIsKeptOutOfCairnsInbox(t *testing.T) {
-	p := SubscriberPermissions()
-	if !slices.Contains(p.Subscribe.Deny, InboxPrefix+".>") || !slices.Contains(p.Publish.Deny, InboxPrefix+".>") {
-		t.Fatalf("the subscriber is not denied %s.>: %+v %+v", InboxPrefix, p.Publish, p.Subscribe)
+// samePermissions fails the test when got and want grant different
+// subjects.
+func samePermissions(t *testing.T, who string, got, want *server.Permissions) {
+	t.Helper()
+	if got == nil || got.Publish == nil || got.Subscribe == nil {
+		t.Errorf("%s has no publish and subscribe permissions: %+v", who, got)
+		return
 	}
-	if strings.HasPrefix(InboxPrefix, "_INBOX") {
-		t.Fatalf("InboxPrefix %q lies under _INBOX, which the subscriber may read", InboxPrefix)
+	same := func(what string, a, b *server.SubjectPermission) {
+		for _, pair := range [][2][]string{{a.Allow, b.Allow}, {a.Deny, b.Deny}} {
+			x, y := slices.Sorted(slices.Values(pair[0])), slices.Sorted(slices.Values(pair[1]))
+			if !slices.Equal(x, y) {
+				t.Errorf("%s: %s differ:\n  got:  %v\n  want: %v", who, what, x, y)
+			}
+		}
+	}
+	same("publish permissions", got.Publish, want.Publish)
+	same("subscribe permissions", got.Subscribe, want.Subscribe)
+	if got.Response != nil || want.Response != nil {
+		t.Errorf("%s: response permissions %+v, want %+v", who, got.Response, want.Response)
+	}
+}
+
+// What `cairn nats users` prints is a NATS configuration that gives each
+// system its SystemPermissions and its password (as a bcrypt hash).
+func TestAuthorizationConfigParses(t *testing.T) {
+	text, err := AuthorizationConfig("cairn-pw", []System{{Name: "billing", Password: "b-pw"}, {Name: "subscriber", Password: "s-pw"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opts server.Options
+	if err := opts.ProcessConfigString(text); err != nil {
+		t.Fatalf("does not parse: %v\n%s", err, text)
+	}
+	if len(opts.Users) != 3 || opts.Users[0].Username != internalUser || opts.Users[0].Password != "cairn-pw" {
+		t.Fatalf("users %+v", opts.Users)
+	}
+	for _, u := range opts.Users[1:] {
+		samePermissions(t, "user "+u.Username, u.Permissions, SystemPermissions(u.Username))
+		pw := map[string]string{"billing": "b-pw", "subscriber": "s-pw"}[u.Username]
+		if bcrypt.CompareHashAndPassword([]byte(u.Password), []byte(pw)) != nil {
+			t.Errorf("%s's password is not a bcrypt hash of its password", u.Username)
+		}
+	}
+	if _, err := AuthorizationConfig("x", []System{{Name: "mail_x", Password: "p"}}); err == nil {
+		t.Fatal("a system named like a Cairn consumer was accepted")
+	}
+}
+
+// Cairn's own connections receive replies on InboxPrefix, which no outside
+// system may read or write.
+func TestSubscriberIsKeptOutOfCairnsInbox(t *testing.T) {
+	for _, name := range []string{SubscriberUser, "billing"} {
+		p := SystemPermissions(name)
+		if !slices.Contains(p.Subscribe.Deny, InboxPrefix+".>") || !slices.Contains(p.Publish.Deny, InboxPrefix+".>") {
+			t.Fatalf("%s is not denied %s.>: %+v %+v", name, InboxPrefix, p.Publish, p.Subscribe)
+		}
+		if strings.HasPrefix(InboxPrefix, SystemInboxPrefix(name)+".") || InboxPrefix == SystemInboxPrefix(name) {
+			t.Fatalf("InboxPrefix %q lies under %s's inbox", InboxPrefix, name)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -26,8 +27,12 @@ type EmbeddedConfig struct {
 	// outbox rows until at least this long after their publish was acked,
 	// so an OS crash cannot lose an event that left the outbox.
 	SyncInterval time.Duration
-	// SubscriberPassword enables the read-only "subscriber" user.
+	// SubscriberPassword enables the read-only "subscriber" user, one more
+	// outside system (SubscriberUser).
 	SubscriberPassword string
+	// Systems are the outside systems, each a user of its own with
+	// SystemPermissions.
+	Systems []System
 	// InternalPassword is the password of the "cairn" user Cairn itself
 	// connects as; random when empty (tests fix it to restart a server).
 	InternalPassword string
@@ -40,11 +45,21 @@ type Embedded struct {
 	password string // of the internal "cairn" user
 }
 
-// SubscriberUser is the read-only user external systems log in as.
-const SubscriberUser = "subscriber"
-
-// StartEmbedded starts the server and waits until it accepts clients.
+// StartEmbedded starts the server and waits until it accepts clients (see
+// StartEmbeddedContext).
 func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
+	return StartEmbeddedContext(context.Background(), cfg)
+}
+
+// startWithin bounds how long the server may take to accept clients: a
+// JetStream store with much to recover takes a while.
+const startWithin = 30 * time.Second
+
+// StartEmbeddedContext starts the server and waits until it accepts
+// clients. It gives up at once, with the server's reason, when the server
+// cannot listen (the port is taken, the address is not this machine's) or
+// JetStream cannot start, and when ctx ends (Ctrl-C during start-up).
+func StartEmbeddedContext(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 	host, portStr, err := net.SplitHostPort(cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("broker: listen address %q: %w", cfg.Listen, err)
@@ -67,18 +82,16 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: hash password: %w", err)
 	}
-	users := []*server.User{{Username: "cairn", Password: string(cairnHash)}}
+	users := []*server.User{{Username: internalUser, Password: string(cairnHash)}}
+	systems := cfg.Systems
 	if cfg.SubscriberPassword != "" {
-		subHash, err := bcrypt.GenerateFromPassword([]byte(cfg.SubscriberPassword), bcrypt.DefaultCost)
-		if err != nil {
-			return nil, fmt.Errorf("broker: hash subscriber password: %w", err)
-		}
-		users = append(users, &server.User{
-			Username:    SubscriberUser,
-			Password:    string(subHash),
-			Permissions: SubscriberPermissions(),
-		})
+		systems = append([]System{{Name: SubscriberUser, Password: cfg.SubscriberPassword}}, systems...)
 	}
+	outside, err := systemUsers(systems)
+	if err != nil {
+		return nil, err
+	}
+	users = append(users, outside...)
 	opts := &server.Options{
 		ServerName:         "cairn",
 		Host:               host,
@@ -95,15 +108,35 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: embedded NATS: %w", err)
 	}
-	if cfg.Logger != nil {
-		srv.SetLoggerV2(&slogAdapter{log: cfg.Logger}, false, false, false)
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
+	fatal := make(chan string, 1)
+	srv.SetLoggerV2(&slogAdapter{log: log, fatal: fatal}, false, false, false)
 	go srv.Start()
-	if !srv.ReadyForConnections(30 * time.Second) {
-		srv.Shutdown()
-		return nil, fmt.Errorf("broker: embedded NATS did not start listening on %s within 30s (is the port taken? set CAIRN_NATS_LISTEN)", cfg.Listen)
+	deadline := time.Now().Add(startWithin)
+	for {
+		var why error
+		select {
+		case msg := <-fatal:
+			why = fmt.Errorf("broker: embedded NATS cannot start on %s: %s", cfg.Listen, msg)
+		case <-ctx.Done():
+			why = fmt.Errorf("broker: embedded NATS start-up interrupted: %w", ctx.Err())
+		default:
+			if srv.ReadyForConnections(100 * time.Millisecond) {
+				return &Embedded{srv: srv, password: pw}, nil
+			}
+			if time.Now().After(deadline) {
+				why = fmt.Errorf("broker: embedded NATS did not accept clients on %s within %s", cfg.Listen, startWithin)
+			}
+		}
+		if why != nil {
+			srv.Shutdown()
+			srv.WaitForShutdown()
+			return nil, why
+		}
 	}
-	return &Embedded{srv: srv, password: pw}, nil
 }
 
 // ClientURL is the address external clients use.
@@ -111,7 +144,7 @@ func (e *Embedded) ClientURL() string { return e.srv.ClientURL() }
 
 // Connect opens an in-process connection as the internal "cairn" user.
 func (e *Embedded) Connect(name string, log *slog.Logger) (*nats.Conn, error) {
-	return Connect(e.srv.ClientURL(), name, log, nats.UserInfo("cairn", e.password), nats.InProcessServer(e.srv))
+	return Connect(e.srv.ClientURL(), name, log, nats.UserInfo(internalUser, e.password), nats.InProcessServer(e.srv))
 }
 
 // Shutdown stops the server, flushing JetStream's files.
@@ -127,25 +160,6 @@ func randomPassword() (string, error) {
 	}
 	return hex.EncodeToString(b), nil
 }
-
-type slogAdapter struct{ log *slog.Logger }
-
-func (a *slogAdapter) Noticef(format string, v ...any) {
-	a.log.Debug(fmt.Sprintf(format, v...), "component", "nats")
-}
-func (a *slogAdapter) Warnf(format string, v ...any) {
-	a.log.Warn(fmt.Sprintf(format, v...), "component", "nats")
-}
-func (a *slogAdapter) Fatalf(format string, v ...any) {
-	a.log.Error(fmt.Sprintf(format, v...), "component", "nats")
-}
-func (a *slogAdapter) Errorf(format string, v ...any) {
-	a.log.Error(fmt.Sprintf(format, v...), "component", "nats")
-}
-func (a *slogAdapter) Debugf(format string, v ...any) {
-	a.log.Debug(fmt.Sprintf(format, v...), "component", "nats")
-}
-func (a *slogAdapter) Tracef(string, ...any) {}
 
 // URLWithCredentials is the client URL with the internal user's password,
 // for a Cairn process of its own started against this server (tests).

@@ -33,7 +33,7 @@ func requireToken(token string) echo.MiddlewareFunc {
 			if token == "" {
 				return errAdminOff
 			}
-			got, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
+			got, ok := bearer(c.Request().Header.Get(echo.HeaderAuthorization))
 			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
 				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="cairn-admin"`)
 				return errAdminToken
@@ -41,6 +41,15 @@ func requireToken(token string) echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
+}
+
+// bearer returns the token of an Authorization header in the Bearer
+// scheme, whose name is case-insensitive (RFC 9110, 11.1): "bearer x" and
+// "BEARER x" are as good as "Bearer x".
+func bearer(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
+	token = strings.TrimSpace(token)
+	return token, ok && strings.EqualFold(scheme, "Bearer") && token != ""
 }
 
 type deadLetterList struct {

@@ -161,6 +161,7 @@ func (r *Runtime) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); r.observe(ctx) }()
+	wg.Go(func() { r.redactStoredDeadLetters(ctx) })
 	for _, s := range r.subs {
 		wg.Add(1)
 		go func(s outbox.Subscription) {

@@ -16,7 +16,8 @@ import (
 	"github.com/cairn-dev/cairn/outbox/lease"
 )
 
-// DeadLetter is an event a consumer gave up on.
+// DeadLetter is an event a consumer gave up on. Event is the event as it
+// was parked, with its secret fields redacted (redact.go).
 type DeadLetter struct {
 	ID        string          `json:"id"`
 	Consumer  string          `json:"consumer"`
@@ -52,7 +53,7 @@ func (r *Runtime) park(ctx context.Context, consumer string, m jetstream.Msg, ev
 		 WHERE EXISTS (SELECT 1 FROM outbox.leases WHERE name = $10 AND token = $11)
 		ON CONFLICT (consumer, event_id) DO UPDATE SET attempts = inbox.dead_letters.attempts + EXCLUDED.attempts,
 			last_error = EXCLUDED.last_error, failed_at = now()`,
-		id, consumer, eventID, ev.Type, m.Subject(), ev.Subject, m.Data(), attempts, cause.Error(), term.Name, term.Token)
+		id, consumer, eventID, ev.Type, m.Subject(), ev.Subject, parkedPayload(m.Data()), attempts, cause.Error(), term.Name, term.Token)
 	if err != nil {
 		return fmt.Errorf("consumer: park dead letter: %w", err)
 	}
@@ -73,6 +74,7 @@ func (r *Runtime) DeadLetters(ctx context.Context, consumer string, limit int) (
 		var d DeadLetter
 		var payload []byte
 		err := row.Scan(&d.ID, &d.Consumer, &d.EventID, &d.EventType, &d.Subject, &d.Key, &d.Attempts, &d.LastError, &d.FailedAt, &payload)
+		payload = parkedPayload(payload)
 		if json.Valid(payload) {
 			d.Event = payload
 		} else {
