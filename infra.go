@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cairn-dev/cairn/config"
+	"github.com/cairn-dev/cairn/outbox"
 	"github.com/cairn-dev/cairn/outbox/broker"
 	"github.com/cairn-dev/cairn/pgserver"
 )
@@ -28,6 +29,14 @@ type infra struct {
 	nc    *nats.Conn
 	js    jetstream.JetStream
 	log   *slog.Logger
+
+	// The relay's own: a small pool, so that its lease renewals never wait
+	// behind request handlers, and a NATS connection without a reconnect
+	// buffer, so that no publish of its is held back and sent after its
+	// term ended.
+	relayPool *pgxpool.Pool
+	relayNC   *nats.Conn
+	relayJS   jetstream.JetStream
 }
 
 // openDatabase starts the embedded PostgreSQL if needed and opens a pool.
@@ -59,7 +68,14 @@ func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (*in
 	if _, set := pcfg.ConnConfig.RuntimeParams["plan_cache_mode"]; !set {
 		pcfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
 	}
+	pcfg.ConnConfig.DialFunc = hardenedDialer().DialContext
+	rcfg := pcfg.Copy()
+	rcfg.MaxConns, rcfg.MinConns = 4, 0
+	rcfg.ConnConfig.RuntimeParams["application_name"] = "cairn-relay"
 	in.pool, err = pgxpool.NewWithConfig(ctx, pcfg)
+	if err == nil {
+		in.relayPool, err = pgxpool.NewWithConfig(ctx, rcfg)
+	}
 	if err == nil {
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err = waitForDatabase(pctx, in.pool, log)
@@ -114,11 +130,24 @@ func (in *infra) openBroker(ctx context.Context, cfg config.Config) error {
 			return fmt.Errorf("embedded NATS (CAIRN_NATS_LISTEN=%s): %w", cfg.NATSListen, err)
 		}
 		in.nc, err = in.natsd.Connect("cairn", in.log)
+		if err == nil {
+			in.relayNC, err = in.natsd.Connect("cairn-relay", in.log, relayNATSOptions()...)
+		}
 	} else {
-		in.nc, err = broker.Connect(cfg.NATSURL, "cairn", in.log)
+		in.nc, err = broker.Connect(cfg.NATSURL, "cairn", in.log, nats.SetCustomDialer(hardenedDialer()))
+		if err == nil {
+			in.relayNC, err = broker.Connect(cfg.NATSURL, "cairn-relay", in.log, relayNATSOptions()...)
+		}
 	}
 	if err != nil {
 		return err
+	}
+	// Append refuses an event this server would not take (outbox does not
+	// talk to NATS itself).
+	outbox.SetMaxPayload(in.nc.MaxPayload())
+	in.relayJS, err = jetstream.New(in.relayNC)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
 	}
 	in.js, err = jetstream.New(in.nc, jetstream.WithPublishAsyncMaxPending(8192), jetstream.WithPublishAsyncTimeout(30*time.Second))
 	if err != nil {
@@ -127,6 +156,19 @@ func (in *infra) openBroker(ctx context.Context, cfg config.Config) error {
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	return broker.EnsureStreams(sctx, in.js, cfg.NATSReplicas)
+}
+
+// relayNATSOptions are those of the relay's connection: no reconnect
+// buffer (a publish while disconnected fails at once instead of being sent
+// on reconnect, perhaps after the term that made it ended), and pings every
+// 2 s so that a dead path is noticed within seconds.
+func relayNATSOptions() []nats.Option {
+	return []nats.Option{
+		nats.ReconnectBufSize(-1),
+		nats.PingInterval(2 * time.Second),
+		nats.MaxPingsOutstanding(3),
+		nats.SetCustomDialer(hardenedDialer()),
+	}
 }
 
 // sqlDB is a database/sql view of the pool for goose.
@@ -141,6 +183,9 @@ func (in *infra) closeWithin(timeout time.Duration) {
 
 // close releases everything in reverse order of opening.
 func (in *infra) close(ctx context.Context) {
+	if in.relayNC != nil {
+		in.relayNC.Close()
+	}
 	if in.nc != nil {
 		if err := in.nc.Drain(); err != nil {
 			in.log.Warn("drain NATS connection", "err", err)
@@ -152,6 +197,9 @@ func (in *infra) close(ctx context.Context) {
 	if in.natsd != nil {
 		in.natsd.Shutdown()
 		in.log.Info("embedded NATS stopped")
+	}
+	if in.relayPool != nil {
+		in.relayPool.Close()
 	}
 	if in.pool != nil {
 		in.pool.Close()

@@ -49,7 +49,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	}
 
 	host, _ := os.Hostname()
-	rl := relay.New(in.pool, in.js, relay.Options{
+	rl := relay.New(in.relayPool, in.relayJS, relay.Options{
 		// Keep rows until JetStream has fsynced them: its timer fires every
 		// sync interval, after the previous sync finished.
 		DeleteDelay: 2*cfg.NATSSyncInterval + time.Second,
@@ -87,7 +87,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 		}},
 		{Name: "relay", Check: func(context.Context) error {
 			if s := rl.State(); s != relay.Leader && s != relay.Standby {
-				return fmt.Errorf("relay is %s", s)
+				return fmt.Errorf("relay is %s (lease: %s)", s, rl.Lease().State)
 			}
 			return nil
 		}},
@@ -148,6 +148,9 @@ func statusFunc(names []string, checkers []web.Checker, rl *relay.Relay) web.Sta
 		rs := web.RelayStatus{
 			State: string(m.State), Backlog: m.Backlog, OldestAgeSeconds: m.OldestAgeSeconds,
 			Published: m.Published, PublishErrors: m.PublishErrors, Idles: m.Idles, LastError: m.LastError,
+			Parked: m.Parked,
+			Lease: web.LeaseStatus{State: string(m.Lease.State), Holder: m.Lease.Holder, Token: m.Lease.Token,
+				ValidForSeconds: m.Lease.ValidFor.Seconds(), LastError: m.Lease.LastError},
 		}
 		if err != nil && rs.LastError == "" {
 			rs.LastError = err.Error()

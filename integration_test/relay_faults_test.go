@@ -45,7 +45,8 @@ func TestRelayKilledMidDrain(t *testing.T) {
 }
 
 // With two replicas, one leads; when it is killed the other takes over
-// within 5 s, and nothing committed meanwhile is lost or duplicated.
+// once the lease expires (required: within 15 s), and nothing committed
+// meanwhile is lost or duplicated.
 func TestLeaderKilledStandbyTakesOver(t *testing.T) {
 	db := testenv.MustDB(t)
 	nt := testenv.MustNATS(t)
@@ -59,11 +60,11 @@ func TestLeaderKilledStandbyTakesOver(t *testing.T) {
 	}
 	a.Kill9()
 	killed := time.Now()
-	b.WaitLog("relay is leader", 10*time.Second)
+	b.WaitLog("relay is leader", 20*time.Second)
 	takeover := time.Since(killed)
 	t.Logf("standby took over %s after the leader was killed", takeover.Round(time.Millisecond))
-	if takeover > 5*time.Second {
-		t.Fatalf("takeover took %s, want at most 5s", takeover)
+	if takeover > 15*time.Second {
+		t.Fatalf("takeover took %s, want at most 15s", takeover)
 	}
 	time.Sleep(time.Second)
 	w.Stop()
