@@ -52,7 +52,8 @@ type leader struct {
 	deleted   cursor    // rows of this term up to here have been deleted
 	acked     []ackedAt // acked rounds whose rows are not yet deleted
 	inherited *inherited
-	seen      map[string]bool   // ids found in the streams, still to be passed
+	seen      map[string]bool   // ids found in the streams, still to be read
+	unpassed  int               // ids of seen skipped in rounds not yet acked
 	chains    map[string]*chain // per stream
 	idle      bool              // outbox.relay.idle as last written
 	// perMessage makes the next round go out one message at a time even in

@@ -47,6 +47,7 @@ type expect struct {
 type round struct {
 	through  cursor // last row read: the cursor once the round is acked
 	nrows    int
+	skipped  int // rows skipped because the streams hold them already
 	msgs     []row
 	expects  []expect
 	atomic   bool
@@ -54,7 +55,9 @@ type round struct {
 	deadline time.Time
 	pending  int
 	err      error
-	errAt    int // expect that failed
+	errAt    int    // expect that failed
+	dupAt    uint64 // sequence a duplicate was found at, below the chain
+	dupIn    string // in this stream
 	done     chan struct{}
 	closed   bool
 }
@@ -255,6 +258,9 @@ func (p *publisher) onAck(m *nats.Msg) {
 		}
 		e.settled = true
 		rd.pending--
+		if aerr == nil && a.Duplicate && a.Stream == e.stream && a.Seq < e.seq && rd.dupAt == 0 {
+			rd.dupAt, rd.dupIn = a.Seq, e.stream
+		}
 		if aerr == nil && (a.Stream != e.stream || a.Seq != e.seq) {
 			aerr = fmt.Errorf("relay: the stream did not take this message where the chain expected it: %s got sequence %d, expected %d (duplicate: %v)", e.stream, a.Seq, e.seq, a.Duplicate)
 		}
@@ -310,10 +316,12 @@ func (l *leader) submit(ctx context.Context, rows []row) (*round, error) {
 	for _, rw := range rows {
 		if l.seen[rw.id] {
 			delete(l.seen, rw.id)
+			rd.skipped++
 			continue
 		}
 		rd.msgs = append(rd.msgs, rw)
 	}
+	l.unpassed += rd.skipped
 	msgs, err := l.parkOversized(ctx, rd.msgs)
 	if err != nil {
 		return nil, err
@@ -358,6 +366,7 @@ func (l *leader) await(ctx context.Context, rd *round) error {
 		return l.failed(ctx, rd, k, err)
 	}
 	l.cur = rd.through
+	l.unpassed -= rd.skipped
 	l.unpersist += rd.nrows
 	l.acked = append(l.acked, ackedAt{at: l.cur, when: time.Now()})
 	for _, e := range rd.expects {
@@ -375,6 +384,9 @@ func (l *leader) await(ctx context.Context, rd *round) error {
 func (l *leader) failed(ctx context.Context, rd *round, k int, err error) error {
 	e := rd.expects[k]
 	m := rd.msgs[e.msg]
+	if rd.dupAt > 0 {
+		l.r.rewind(rd.dupIn, rd.dupAt)
+	}
 	switch {
 	case neverAccepted(err) && !rd.atomic:
 		if perr := l.park(ctx, m, err.Error()); perr != nil {

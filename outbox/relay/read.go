@@ -135,9 +135,10 @@ func (l *leader) dueForDelete(now time.Time) (cursor, bool) {
 func (l *leader) persistStreams() map[string]uint64 {
 	out := make(map[string]uint64, len(l.chains))
 	for name, c := range l.chains {
-		if len(l.seen) > 0 {
+		if len(l.seen) > 0 || l.unpassed > 0 {
 			// Messages found by this term's reconcile are not all passed
-			// yet: the next leader must read them again.
+			// by the cursor yet (some are skipped in rounds still
+			// awaiting acks): the next leader must read them again.
 			out[name] = c.from - 1
 		} else {
 			out[name] = c.safe

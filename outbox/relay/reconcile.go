@@ -63,6 +63,9 @@ func (l *leader) readTail(ctx context.Context, name string, after uint64) (*chai
 			from = last - depth + 1
 		}
 	}
+	if back := l.r.takeRewind(name); back > 0 && back < from {
+		from = max(back, first)
+	}
 	c := &chain{last: last, from: from, safe: last}
 	if info.State.Msgs == 0 || from > last {
 		return c, nil, nil
@@ -140,4 +143,26 @@ func (l *leader) stillWaiting(ctx context.Context, ids []string) (map[string]boo
 		return nil, fmt.Errorf("relay: look up reconciled ids: %w", err)
 	}
 	return seen, nil
+}
+
+// rewind makes the next term's reconcile of stream start at seq or earlier:
+// a publish was acked as a duplicate stored there, below where the chain
+// expected it, so the stream holds a message the reconcile did not see.
+func (r *Relay) rewind(stream string, seq uint64) {
+	r.rewindMu.Lock()
+	defer r.rewindMu.Unlock()
+	if r.rewindTo == nil {
+		r.rewindTo = map[string]uint64{}
+	}
+	if cur, ok := r.rewindTo[stream]; !ok || seq < cur {
+		r.rewindTo[stream] = seq
+	}
+}
+
+func (r *Relay) takeRewind(stream string) uint64 {
+	r.rewindMu.Lock()
+	defer r.rewindMu.Unlock()
+	seq := r.rewindTo[stream]
+	delete(r.rewindTo, stream)
+	return seq
 }

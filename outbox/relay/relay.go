@@ -137,6 +137,8 @@ type Relay struct {
 	// perMessageOnce sends the next term's first round one message at a
 	// time: an atomic batch failed without saying which message it refused.
 	perMessageOnce atomic.Bool
+	rewindMu       sync.Mutex
+	rewindTo       map[string]uint64 // see rewind
 	errMu          sync.Mutex
 	lastErr        string
 	drained        chan struct{} // closed and replaced whenever the leader finds the outbox empty
