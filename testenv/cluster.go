@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"strings"
@@ -117,8 +118,22 @@ func (c *Cluster) StreamLeader(stream string) int {
 // StepDown asks stream's leader to hand over to another node. It returns
 // the error of the request, if any (there may be no leader right now).
 func (c *Cluster) StepDown(stream string) error {
-	_, err := c.Conn.Request("$JS.API.STREAM.LEADER.STEPDOWN."+stream, nil, 2*time.Second)
-	return err
+	m, err := c.Conn.Request("$JS.API.STREAM.LEADER.STEPDOWN."+stream, nil, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	var resp struct {
+		Error *struct {
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(m.Data, &resp); err != nil {
+		return fmt.Errorf("step down %s: %w", stream, err)
+	}
+	if resp.Error != nil {
+		return fmt.Errorf("step down %s: %s", stream, resp.Error.Description)
+	}
+	return nil
 }
 
 // Restart stops node i in lame-duck mode, as a rolling restart does, and
