@@ -54,6 +54,7 @@ type leader struct {
 	inherited *inherited
 	seen      map[string]bool   // ids found in the streams, still to be read
 	unpassed  int               // ids of seen skipped in rounds not yet acked
+	rewinds   map[string]uint64 // reconciles started early (see Relay.rewind)
 	chains    map[string]*chain // per stream
 	idle      bool              // outbox.relay.idle as last written
 	// perMessage makes the next round go out one message at a time even in

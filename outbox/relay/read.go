@@ -59,6 +59,7 @@ func (l *leader) readAndBookkeep(ctx context.Context) ([]row, error) {
 	}
 	if persist {
 		l.persisted, l.persistAt, l.unpersist = l.cur, now, 0
+		l.forgetRewinds()
 	}
 	if doDelete {
 		l.deleted = del

@@ -25,6 +25,7 @@ func (r *Relay) reconcileDepth() uint64 { return uint64(3 * r.opt.BatchSize) }
 // as a stream of messages, not one request each.
 func (l *leader) reconcile(ctx context.Context, persisted map[string]uint64) error {
 	l.chains = make(map[string]*chain, 2)
+	l.rewinds = map[string]uint64{}
 	var ids []string
 	for _, name := range []string{outbox.PublicStream, outbox.InternalStream} {
 		c, got, err := l.readTail(ctx, name, persisted[name])
@@ -63,8 +64,9 @@ func (l *leader) readTail(ctx context.Context, name string, after uint64) (*chai
 			from = last - depth + 1
 		}
 	}
-	if back := l.r.takeRewind(name); back > 0 && back < from {
+	if back := l.r.rewound(name); back > 0 && back < from {
 		from = max(back, first)
+		l.rewinds[name] = back
 	}
 	c := &chain{last: last, from: from, safe: last}
 	if info.State.Msgs == 0 || from > last {
@@ -159,10 +161,27 @@ func (r *Relay) rewind(stream string, seq uint64) {
 	}
 }
 
-func (r *Relay) takeRewind(stream string) uint64 {
+// rewound returns where the next reconcile of stream must start, or 0. It
+// holds until a term that started there has persisted its cursor (see
+// forgetRewinds): a term may fail on another stream first.
+func (r *Relay) rewound(stream string) uint64 {
 	r.rewindMu.Lock()
 	defer r.rewindMu.Unlock()
-	seq := r.rewindTo[stream]
-	delete(r.rewindTo, stream)
-	return seq
+	return r.rewindTo[stream]
+}
+
+// forgetRewinds drops the rewinds this term reconciled from, once it has
+// persisted a cursor: the sequences recorded with it are then right again.
+func (l *leader) forgetRewinds() {
+	if len(l.rewinds) == 0 {
+		return
+	}
+	l.r.rewindMu.Lock()
+	defer l.r.rewindMu.Unlock()
+	for stream, seq := range l.rewinds {
+		if l.r.rewindTo[stream] == seq {
+			delete(l.r.rewindTo, stream)
+		}
+	}
+	l.rewinds = nil
 }

@@ -26,9 +26,9 @@ import (
 //     cursor is foreign if it, or any row, is at or above a transaction id
 //     taken now (impossible within one space), or if it was written under
 //     another cluster's system_identifier. It then renumbers the outbox
-//     (rebase): rows at or below the cursor (published) to txid 0, the
-//     others to txid 1, the cursor between them, and new rows sort above
-//     both. Rows keep their seq, and within one key seq order is commit
+//     (rebase): rows at or below the cursor and older than it (published)
+//     to txid 0, the others to txid 1, the cursor between them, and new
+//     rows sort above both. Rows keep their seq, and within one key seq order is commit
 //     order (writers of a key are serialised, and each inserts after the
 //     previous one committed), so per-key order holds. Rows beyond the
 //     cursor that were published after pg_dump took its snapshot are found
@@ -47,14 +47,21 @@ const systemIdentifierSQL = `SELECT system_identifier FROM pg_control_system()`
 var recordSystemIdentifierSQL = `
 UPDATE outbox.relay_cursor SET system_identifier = $1 WHERE ` + fenceOn("$2")
 
-// rebaseSQL renumbers every row: published ones (at or below the cursor)
-// to txid 0, the others to txid 1, in seq order within each.
+// rebaseSQL renumbers every row: published ones to txid 0, the others to
+// txid 1, in seq order within each. Published means at or below the cursor
+// and created no later than the cursor was written: a row created after
+// cannot have been published, even if it sorts below the cursor (a writer
+// without Append's guard, such as an older Cairn, made it).
 const rebaseSQL = `
-UPDATE outbox.events e SET txid = CASE WHEN (e.txid, e.seq) <= (c.txid, c.seq) THEN 0 ELSE 1 END
+UPDATE outbox.events e
+   SET txid = CASE WHEN (e.txid, e.seq) <= (c.txid, c.seq) AND e.created_at <= c.updated_at THEN 0 ELSE 1 END
 FROM outbox.relay_cursor c`
 
+// rebaseCursorSQL puts the cursor between the two. It keeps updated_at: the
+// time the cursor's rows were published by, which deleteInheritedSQL
+// checks.
 var rebaseCursorSQL = `
-UPDATE outbox.relay_cursor SET txid = 0, seq = $1, system_identifier = $2, token = $3, updated_at = now()
+UPDATE outbox.relay_cursor SET txid = 0, seq = $1, system_identifier = $2, token = $3
 WHERE ` + fenceOn("$3")
 
 type xidSpace struct {
