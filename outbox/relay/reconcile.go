@@ -24,6 +24,7 @@ func (r *Relay) reconcileDepth() uint64 { return uint64(3 * r.opt.BatchSize) }
 // its last sequence. One headers-only ordered consumer per stream reads them
 // as a stream of messages, not one request each.
 func (l *leader) reconcile(ctx context.Context, persisted map[string]uint64) error {
+	began := time.Now()
 	l.chains = make(map[string]*chain, 2)
 	l.rewinds = map[string]uint64{}
 	var ids []string
@@ -40,6 +41,7 @@ func (l *leader) reconcile(ctx context.Context, persisted map[string]uint64) err
 		return err
 	}
 	l.seen = seen
+	l.r.log.Info("relay reconciled", "read", len(ids), "to_skip", len(seen), "took", time.Since(began).Round(time.Millisecond))
 	return nil
 }
 
