@@ -53,16 +53,15 @@ func orderThroughStreamLeaderChanges(t *testing.T, atomic bool) {
 	r, _ := startRelay(t, db.Pool, js, relay.Options{AckTimeout: 2 * time.Second, MaxBackoff: 300 * time.Millisecond, AtomicBatches: atomic})
 	waitFor(t, 10*time.Second, "a leader", func() bool { return r.State() == relay.Leader })
 	// Step the stream leaders down every 150 ms, and restart the EVENTS
-	// leader's node every 8th time, until the relay has caught up.
+	// leader's node every 8th time, until the relay has caught up or 80
+	// leader changes have passed (a slow machine, or -race), then let it
+	// finish.
 	restarts := 0
 	drained := func() bool {
 		m, err := r.Metrics(context.Background())
 		return err == nil && m.Backlog == 0 && w.total.Load() >= 70000
 	}
-	for i := 0; !drained(); i++ {
-		if i > 300 {
-			t.Fatal("the relay did not catch up within 300 leader changes")
-		}
+	for i := 0; i < 80 && !drained(); i++ {
 		time.Sleep(150 * time.Millisecond)
 		stream := outbox.PublicStream
 		if i%3 == 2 {
@@ -76,6 +75,7 @@ func orderThroughStreamLeaderChanges(t *testing.T, atomic bool) {
 			}
 		}
 	}
+	waitFor(t, 3*time.Minute, "the relay to catch up after the leader changes", drained)
 	committed := w.stop(t)
 	m, err := r.Metrics(context.Background())
 	if err != nil {
