@@ -41,7 +41,7 @@ func TestCutOffLeaderIsFenced(t *testing.T) {
 		}
 	}
 	v := newVersioned()
-	v.commit(t, db.Pool, 20, 3000)
+	v.commit(t, db.Pool, 20, 6000)
 
 	// The old leader reaches both servers through proxies.
 	network, addr := pgTarget(t, db.Pool)
@@ -71,7 +71,7 @@ func TestCutOffLeaderIsFenced(t *testing.T) {
 	// NATS first: the publishes a sends from now on are held, as in a
 	// frozen process's buffers; then PostgreSQL, which ends its term.
 	natsProxy.Pause()
-	waitFor(t, 10*time.Second, "a to send publishes that are held", func() bool { return natsProxy.Held() > 4096 })
+	waitFor(t, 30*time.Second, "a to send publishes that are held", func() bool { return natsProxy.Held() > 1024 })
 	pgProxy.Pause()
 	cutAt := streamCount(t, nt.JS, outbox.PublicStream)
 	b, _ := startRelay(t, db.Pool, nt.JS, relay.Options{Name: "b", LeaseTTL: time.Second, StandbyInterval: 100 * time.Millisecond})

@@ -19,7 +19,7 @@ type proxy struct {
 	conns         []net.Conn
 	wg            sync.WaitGroup
 	closeOnce     sync.Once
-	held          int64 // bytes read while paused
+	held          int64 // bytes sent towards the target while paused
 }
 
 func startProxy(t testing.TB, network, addr string) *proxy {
@@ -55,19 +55,19 @@ func (p *proxy) accept() {
 		p.conns = append(p.conns, c, up)
 		p.mu.Unlock()
 		p.wg.Add(2)
-		go p.pipe(up, c)
-		go p.pipe(c, up)
+		go p.pipe(up, c, true)
+		go p.pipe(c, up, false)
 	}
 }
 
-func (p *proxy) pipe(dst, src net.Conn) {
+func (p *proxy) pipe(dst, src net.Conn, upstream bool) {
 	defer p.wg.Done()
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
 			p.mu.Lock()
-			if p.paused {
+			if p.paused && upstream {
 				p.held += int64(n)
 			}
 			for p.paused {
@@ -92,7 +92,7 @@ func (p *proxy) Pause() {
 	p.mu.Unlock()
 }
 
-// Held returns how many bytes were read while paused.
+// Held returns how many bytes were sent towards the target while paused.
 func (p *proxy) Held() int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -18,9 +18,9 @@ import (
 	"github.com/cairn-dev/cairn/testenv"
 )
 
-// versioned commits n events per key (keys "k0".."k<keys-1>"), numbering
-// each key's events from next[key]+1, and returns their ids by key and
-// version.
+// versioned commits events over keys "k0".."k<keys-1>", ten to a
+// transaction, numbering each key's events 1, 2, 3... (commit order), and
+// records their ids.
 type versioned struct {
 	ids   map[string]keyedEvent
 	next  map[string]int
@@ -34,19 +34,27 @@ func newVersioned() *versioned {
 func (v *versioned) commit(t *testing.T, pool *pgxpool.Pool, keys, n int) {
 	t.Helper()
 	ctx := context.Background()
-	for i := range n {
-		k := fmt.Sprintf("k%d", i%keys)
-		v.next[k]++
-		ver := v.next[k]
-		vis := outbox.Public
-		if i%4 == 3 {
-			vis = outbox.Internal
+	const perTx = 10
+	for i := 0; i < n; i += perTx {
+		var evs []outbox.Event
+		var kv []keyedEvent
+		for j := i; j < min(i+perTx, n); j++ {
+			k := fmt.Sprintf("k%d", j%keys)
+			v.next[k]++
+			vis := outbox.Public
+			if j%4 == 3 {
+				vis = outbox.Internal
+			}
+			evs = append(evs, outbox.Event{Type: "test.restored.v1", Key: k, Data: testData{Version: v.next[k]}, Visibility: vis})
+			kv = append(kv, keyedEvent{key: k, version: v.next[k]})
 		}
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			a, err := outbox.Append(ctx, tx, outbox.Event{Type: "test.restored.v1", Key: k, Data: testData{Version: ver}, Visibility: vis})
+			a, err := outbox.Append(ctx, tx, evs...)
 			if err == nil {
-				v.ids[a[0].ID] = keyedEvent{key: k, version: ver}
-				v.byVis[vis]++
+				for x := range a {
+					v.ids[a[x].ID] = kv[x]
+					v.byVis[evs[x].Visibility]++
+				}
 			}
 			return err
 		})
