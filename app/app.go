@@ -114,7 +114,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		// every sync interval, after the previous sync finished.
 		deleteDelay = 2*cfg.NATSSyncInterval + time.Second
 	}
-	a.relay = relay.New(a.infra.pool, a.infra.js, relay.Options{
+	a.relay = relay.New(a.infra.relayPool, a.infra.relayJS, relay.Options{
 		DeleteDelay: deleteDelay,
 		Name:        holder(),
 		Logger:      log,

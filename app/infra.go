@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cairn-dev/cairn/config"
+	"github.com/cairn-dev/cairn/outbox"
 	"github.com/cairn-dev/cairn/outbox/broker"
 	"github.com/cairn-dev/cairn/pgserver"
 )
@@ -34,6 +35,14 @@ type infra struct {
 	// side are pools of their own for parts of Cairn that must not compete
 	// with the API for connections (see sidePool); always ours to close.
 	side []*pgxpool.Pool
+
+	// The relay's own: a small pool, so that its lease renewals never wait
+	// behind request handlers, and a NATS connection without a reconnect
+	// buffer, so that no publish of its is held back and sent after its
+	// term ended.
+	relayPool *pgxpool.Pool
+	relayNC   *nats.Conn // nil when nc was lent: the relay shares it
+	relayJS   jetstream.JetStream
 }
 
 // openDatabase starts the embedded PostgreSQL if needed and opens a pool,
@@ -42,6 +51,10 @@ func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger, pool
 	in := &infra{log: log}
 	if pool != nil {
 		in.pool, in.lentDB = pool, true
+		var err error
+		if in.relayPool, err = in.sidePool(ctx, "relay", 4, nil); err != nil {
+			return nil, err
+		}
 		return in, nil
 	}
 	url := cfg.DatabaseURL
@@ -70,7 +83,11 @@ func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger, pool
 	if _, set := pcfg.ConnConfig.RuntimeParams["plan_cache_mode"]; !set {
 		pcfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
 	}
+	pcfg.ConnConfig.DialFunc = hardenedDialer().DialContext
 	in.pool, err = pgxpool.NewWithConfig(ctx, pcfg)
+	if err == nil {
+		in.relayPool, err = in.sidePool(ctx, "relay", 4, nil)
+	}
 	if err == nil {
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err = waitForDatabase(pctx, in.pool, log)
@@ -138,11 +155,27 @@ func (in *infra) openBroker(ctx context.Context, cfg config.Config, nc *nats.Con
 			return fmt.Errorf("embedded NATS (CAIRN_NATS_LISTEN=%s): %w", cfg.NATSListen, err)
 		}
 		in.nc, err = in.natsd.Connect("cairn", in.log)
+		if err == nil {
+			in.relayNC, err = in.natsd.Connect("cairn-relay", in.log, relayNATSOptions()...)
+		}
 	} else {
-		in.nc, err = broker.Connect(cfg.NATSURL, "cairn", in.log)
+		in.nc, err = broker.Connect(cfg.NATSURL, "cairn", in.log, nats.SetCustomDialer(hardenedDialer()))
+		if err == nil {
+			in.relayNC, err = broker.Connect(cfg.NATSURL, "cairn-relay", in.log, relayNATSOptions()...)
+		}
 	}
 	if err != nil {
 		return err
+	}
+	// Append refuses an event this server would not take (outbox does not
+	// talk to NATS itself).
+	outbox.SetMaxPayload(in.nc.MaxPayload())
+	relayNC := in.relayNC
+	if relayNC == nil {
+		relayNC = in.nc
+	}
+	if in.relayJS, err = jetstream.New(relayNC); err != nil {
+		return fmt.Errorf("jetstream: %w", err)
 	}
 	in.js, err = jetstream.New(in.nc, jetstream.WithPublishAsyncMaxPending(8192), jetstream.WithPublishAsyncTimeout(30*time.Second))
 	if err != nil {
@@ -151,6 +184,17 @@ func (in *infra) openBroker(ctx context.Context, cfg config.Config, nc *nats.Con
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	return broker.EnsureStreams(sctx, in.js, cfg.NATSReplicas)
+}
+
+// relayNATSOptions are those of the relay's connection: no reconnect
+// buffer (a publish while disconnected fails at once instead of being sent
+// on reconnect, perhaps after the term that made it ended), and the
+// hardened dialer.
+func relayNATSOptions() []nats.Option {
+	return []nats.Option{
+		nats.ReconnectBufSize(-1),
+		nats.SetCustomDialer(hardenedDialer()),
+	}
 }
 
 // sqlDB is a database/sql view of the pool for goose.
@@ -165,6 +209,9 @@ func (in *infra) closeWithin(timeout time.Duration) {
 
 // close releases everything in reverse order of opening.
 func (in *infra) close(ctx context.Context) {
+	if in.relayNC != nil {
+		in.relayNC.Close()
+	}
 	if in.nc != nil && !in.lentBus {
 		if err := in.nc.Drain(); err != nil {
 			in.log.Warn("drain NATS connection", "err", err)

@@ -32,7 +32,7 @@ func (a *App) checkers() []web.Checker {
 		}},
 		{Name: "relay", Check: func(context.Context) error {
 			if s := a.relay.State(); s != relay.Leader && s != relay.Standby {
-				return fmt.Errorf("relay is %s", s)
+				return fmt.Errorf("relay is %s (lease: %s)", s, a.relay.Lease().State)
 			}
 			return nil
 		}},
@@ -49,6 +49,9 @@ func (a *App) statusFunc(checkers []web.Checker) web.StatusFunc {
 		rs := web.RelayStatus{
 			State: string(m.State), Backlog: m.Backlog, OldestAgeSeconds: m.OldestAgeSeconds,
 			Published: m.Published, PublishErrors: m.PublishErrors, Idles: m.Idles, LastError: m.LastError,
+			Parked: m.Parked,
+			Lease: web.LeaseStatus{State: string(m.Lease.State), Holder: m.Lease.Holder, Token: m.Lease.Token,
+				ValidForSeconds: m.Lease.ValidFor.Seconds(), LastError: m.Lease.LastError},
 		}
 		if err != nil && rs.LastError == "" {
 			rs.LastError = err.Error()

@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -25,11 +24,6 @@ import (
 	"github.com/cairn-dev/cairn/outbox/broker"
 	"github.com/cairn-dev/cairn/testenv"
 )
-
-// benchRelayLockKey is the relay's leader advisory lock (relay.lockKey,
-// "cairn" + "relay"; unexported there). Holding it keeps a started relay on
-// standby until the benchmark is ready to measure.
-const benchRelayLockKey int64 = 0x636169726e72656c
 
 // benchNATS is the NATS server a benchmark publishes through: the harness's
 // embedded one, or the server named by CAIRN_NATS_URL.
@@ -242,32 +236,6 @@ func benchStreamCount(ctx context.Context, js jetstream.JetStream, stream, subje
 		return 0, err
 	}
 	return info.State.Subjects[subject], nil
-}
-
-// benchHoldRelayLock takes the relay's leader lock on a connection of its own and
-// returns a func that releases it.
-func benchHoldRelayLock(tb testing.TB, url string) func() {
-	tb.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		tb.Fatalf("connect: %v", err)
-	}
-	var got bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, benchRelayLockKey).Scan(&got); err != nil || !got {
-		tb.Fatalf("take the relay lock: got=%v err=%v", got, err)
-	}
-	var once sync.Once
-	release := func() {
-		once.Do(func() {
-			if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, benchRelayLockKey); err != nil {
-				tb.Errorf("release the relay lock: %v", err)
-			}
-			_ = conn.Close(ctx)
-		})
-	}
-	tb.Cleanup(release)
-	return release
 }
 
 // benchProcCPU is the user+system CPU time a process has used so far.

@@ -1,6 +1,8 @@
 package integration_test
 
 import (
+	"strconv"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/cairn-dev/cairn/modules/mail"
 	"github.com/cairn-dev/cairn/outbox"
+	"github.com/cairn-dev/cairn/outbox/relay"
 )
 
 // The event types the load causes.
@@ -32,6 +35,7 @@ const (
 type streamMsg struct {
 	Seq   uint64
 	MsgID string
+	Term  int64 // the relay's lease token when it published the message (relay.TermHeader)
 	Event outbox.CloudEvent
 	Data  struct {
 		Version int64 `json:"version"`
@@ -68,6 +72,7 @@ func readStream(ctx context.Context, js jetstream.JetStream, name string) ([]str
 			return nil, fmt.Errorf("stream %s message %d: %w", name, seq, err)
 		}
 		sm := streamMsg{Seq: seq, MsgID: m.Header.Get(jetstream.MsgIDHeader)}
+		sm.Term, _ = strconv.ParseInt(m.Header.Get(relay.TermHeader), 10, 64)
 		if err := json.Unmarshal(m.Data, &sm.Event); err != nil {
 			return nil, fmt.Errorf("stream %s seq %d: not a CloudEvent: %w", name, seq, err)
 		}

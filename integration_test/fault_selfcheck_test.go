@@ -84,27 +84,43 @@ func msg(typ, id, key, data string) streamMsg {
 func TestFaultFencingCheckFindsStaleActs(t *testing.T) {
 	t0 := time.Now()
 	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
-	leaderAt := [2][]time.Time{{at(0)}, {at(10)}}
 	consumingAt := [2][]time.Time{{at(0)}, {at(10)}}
-	// Replica 0 leads, replica 1 takes over at 10 s; replica 0 wakes at 20 s.
-	pubs := []natsPub{{Via: 0, At: at(1)}, {Via: 1, At: at(11)}, {Via: 1, At: at(12)}}
+	// Replica 0 consumes, replica 1 takes over at 10 s; replica 0 wakes at 20 s.
 	mails := []sinkMail{{Via: 0, At: at(1)}, {Via: 1, At: at(11)}}
 	f := &findings{}
-	checkFencing(f, pubs, mails, leaderAt, consumingAt)
+	checkFencing(f, mails, consumingAt)
 	if !f.empty() {
 		t.Fatalf("a clean handover has findings:\n%s", f)
 	}
-	checkFencing(f, append(pubs, natsPub{Via: 0, At: at(20), MsgID: "stale"}), append(mails, sinkMail{Via: 0, At: at(20)}), leaderAt, consumingAt)
-	if f.count["published after losing leadership"] != 1 || f.count["handled after losing the consumer"] != 1 {
-		t.Fatalf("stale acts not found:\n%s", f)
+	checkFencing(f, append(mails, sinkMail{Via: 0, At: at(20)}), consumingAt)
+	if f.count["handled after losing the consumer"] != 1 {
+		t.Fatalf("a stale email not found:\n%s", f)
 	}
-	// Winning leadership back makes acting again legitimate.
+	// Taking the consumer back makes sending again legitimate.
 	f = &findings{}
-	leaderAt[0] = append(leaderAt[0], at(19))
 	consumingAt[0] = append(consumingAt[0], at(19))
-	checkFencing(f, append(pubs, natsPub{Via: 0, At: at(20)}), append(mails, sinkMail{Via: 0, At: at(20)}), leaderAt, consumingAt)
+	checkFencing(f, append(mails, sinkMail{Via: 0, At: at(20)}), consumingAt)
 	if !f.empty() {
-		t.Fatalf("acting after winning back has findings:\n%s", f)
+		t.Fatalf("sending after taking back has findings:\n%s", f)
+	}
+
+	// In a stream, terms only grow; an older term stored after a newer
+	// one is a fencing failure, as is a message without a term.
+	f = &findings{}
+	checkTerms(f, []streamMsg{{Seq: 1, Term: 1}, {Seq: 2, Term: 1}, {Seq: 3, Term: 2}, {Seq: 4, Term: 4}})
+	if !f.empty() {
+		t.Fatalf("growing terms have findings:\n%s", f)
+	}
+	checkTerms(f, []streamMsg{{Seq: 1, Term: 1}, {Seq: 2, Term: 2}, {Seq: 3, Term: 1, MsgID: "stale"}, {Seq: 4}})
+	if f.count["stored from an older relay term"] != 1 || f.count["stored without a relay term"] != 1 {
+		t.Fatalf("a stale publish not found:\n%s", f)
+	}
+
+	// Publishes of an old term that reach the server late are counted.
+	leaderAt := [2][]time.Time{{at(0)}, {at(10)}}
+	pubs := []natsPub{{Via: 0, At: at(1)}, {Via: 1, At: at(11)}, {Via: 0, At: at(20)}, {Via: 1, At: at(21)}}
+	if n := staleWrites(pubs, leaderAt); n != 1 {
+		t.Fatalf("%d stale writes counted, want 1", n)
 	}
 }
 

@@ -3,11 +3,13 @@ package outbox
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Appended is what Append assigned to one event.
@@ -20,11 +22,17 @@ type Appended struct {
 // writer's transaction id, raised to the largest txid already committed for
 // the same key: the relay publishes in txid order, and a transaction that got
 // its id early but committed after another writer of the same key (say it
-// waited on that writer's row lock) must still come after it.
+// waited on that writer's row lock) must still come after it. It is also
+// raised above the relay's cursor, which changes nothing while the cursor
+// and the writer share one transaction id space (the cursor is always below
+// every running transaction), and keeps a new event from sorting below the
+// cursor, unread for ever, after a logical restore into a cluster whose ids
+// are lower (see relay/xidspace.go).
 const appendSQL = `
 INSERT INTO outbox.events (txid, event_id, key, subject, payload)
 SELECT greatest(pg_current_xact_id()::text::bigint,
-                (SELECT max(o.txid) FROM outbox.events o WHERE o.key = e.key)),
+                (SELECT max(o.txid) FROM outbox.events o WHERE o.key = e.key),
+                (SELECT c.txid + 1 FROM outbox.relay_cursor c)),
        e.event_id, e.key, e.subject, e.payload
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[]) WITH ORDINALITY AS e(event_id, key, subject, payload, n)
 ORDER BY e.n`
@@ -34,7 +42,8 @@ ORDER BY e.n`
 const appendOneSQL = `
 INSERT INTO outbox.events (txid, event_id, key, subject, payload)
 VALUES (greatest(pg_current_xact_id()::text::bigint,
-                 (SELECT max(o.txid) FROM outbox.events o WHERE o.key = $2)),
+                 (SELECT max(o.txid) FROM outbox.events o WHERE o.key = $2),
+                 (SELECT c.txid + 1 FROM outbox.relay_cursor c)),
         $1, $2, $3, $4)`
 
 // wakeSQL notifies the relay if it sleeps. It must be a statement of its
@@ -60,8 +69,8 @@ func NewID() (string, error) {
 // (for example by a row lock on the aggregate), as writers of one aggregate
 // must be anyway. It returns the id and time given to each event, in order.
 // Errors: an invalid event (a type not in the catalog, an empty key, data
-// not of the declared payload type or that does not marshal) or the
-// database's error, wrapped.
+// not of the declared payload type or that does not marshal),
+// ErrEventTooLarge, ErrDuplicateEventID, or the database's error, wrapped.
 func Append(ctx context.Context, tx pgx.Tx, events ...Event) ([]Appended, error) {
 	if len(events) == 0 {
 		return nil, nil
@@ -72,6 +81,10 @@ func Append(ctx context.Context, tx pgx.Tx, events ...Event) ([]Appended, error)
 		return nil, err
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "events_event_id" {
+			err = errors.Join(ErrDuplicateEventID, err)
+		}
 		return nil, fmt.Errorf("outbox: append %d event(s): %w", len(events), err)
 	}
 	return out, nil
@@ -85,7 +98,9 @@ func Append(ctx context.Context, tx pgx.Tx, events ...Event) ([]Appended, error)
 // transaction that makes the change they announce: sent on a pgx.Tx, or
 // between a BEGIN and a COMMIT the caller queues itself. A statement that
 // fails in b fails the batch, and the caller must roll back. Ordering per
-// key is as for Append. Errors: an invalid event, as for Append; nothing is
+// key is as for Append. A reused event id fails the batch with a unique
+// violation on events_event_id. Errors: an invalid event or ErrEventTooLarge,
+// as for Append; nothing is
 // queued then.
 func Queue(ctx context.Context, b *pgx.Batch, events ...Event) ([]Appended, error) {
 	if len(events) == 0 {
@@ -134,6 +149,10 @@ func Queue(ctx context.Context, b *pgx.Batch, events ...Event) ([]Appended, erro
 		payload, err := json.Marshal(ce)
 		if err != nil {
 			return nil, fmt.Errorf("outbox: encode %s: %w", e.Type, err)
+		}
+		if limit := maxEventBytes(); int64(len(payload)) > limit {
+			return nil, fmt.Errorf("outbox: event %s is %d bytes encoded, more than the %d the NATS server accepts (max_payload less %d for headers): %w",
+				e.Type, len(payload), limit, headerReserve, ErrEventTooLarge)
 		}
 		ids[i], keys[i], subjects[i], payloads[i] = ce.ID, e.Key, d.Subject(), payload
 		out[i] = Appended{ID: ce.ID, Time: now}

@@ -8,10 +8,14 @@ package outbox
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"regexp"
 	"strings"
+	"sync/atomic"
+
+	"github.com/cairn-dev/cairn/errs"
 )
 
 // Visibility says who may read an event.
@@ -116,3 +120,36 @@ func marshalData(e Event) (json.RawMessage, error) {
 	}
 	return b, nil
 }
+
+// ErrEventTooLarge: an event is bigger than the NATS server accepts, so the
+// relay could never publish it. Append refuses it, and the request that
+// caused it rolls back (HTTP 422).
+var ErrEventTooLarge = errs.New(errs.Unprocessable, "event_too_large", "the change is too large to publish as an event")
+
+// ErrDuplicateEventID: an event id given in Event.ID is already waiting in
+// the outbox. Ids come from NewID; a reused one is a bug in the caller.
+var ErrDuplicateEventID = errors.New("outbox: event id already used")
+
+// DefaultMaxPayload is NATS's default max_payload, the limit until
+// SetMaxPayload is called.
+const DefaultMaxPayload = 1 << 20
+
+// headerReserve is what the relay's headers may add to an event's payload
+// (message id, expected sequence, batch headers; see outbox/relay).
+const headerReserve = 512
+
+var maxPayload atomic.Int64
+
+func init() { maxPayload.Store(DefaultMaxPayload) }
+
+// SetMaxPayload sets the largest message the connected NATS server accepts
+// (nats.Conn.MaxPayload), which bounds the events Append accepts. The
+// process sets it once connected; this package never talks to NATS itself.
+func SetMaxPayload(n int64) {
+	if n > 0 {
+		maxPayload.Store(n)
+	}
+}
+
+// maxEventBytes is the largest encoded event Append accepts.
+func maxEventBytes() int64 { return maxPayload.Load() - headerReserve }

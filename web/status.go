@@ -57,6 +57,20 @@ type RelayStatus struct {
 	PublishErrors    uint64  `json:"publish_errors"`
 	Idles            uint64  `json:"idles"` // times the leader found nothing to publish and slept (see StatusHelp)
 	LastError        string  `json:"last_error,omitempty"`
+	// Parked counts events the relay could never publish (outbox.parked).
+	Parked int64       `json:"parked"`
+	Lease  LeaseStatus `json:"lease"`
+}
+
+// LeaseStatus is a lease as this process sees it: holding (with its token
+// and how long the term lasts without renewal) or standing by behind the
+// holder named.
+type LeaseStatus struct {
+	State           string  `json:"state"` // "holding", "standby", "stopped"
+	Holder          string  `json:"holder,omitempty"`
+	Token           int64   `json:"token,omitempty"`
+	ValidForSeconds float64 `json:"valid_for_seconds,omitempty"`
+	LastError       string  `json:"last_error,omitempty"`
 }
 
 // ConsumerStatus is one consumer as the console shows it (see

@@ -80,6 +80,9 @@ func StreamConfigs(replicas int) []jetstream.StreamConfig {
 			Retention:   jetstream.LimitsPolicy,
 			Replicas:    replicas,
 			Duplicates:  DuplicateWindow,
+			// The relay may publish a transaction's events as one atomic
+			// batch (nats-server 2.12+).
+			AllowAtomicPublish: true,
 		},
 		{
 			Name:        outbox.InternalStream,
@@ -90,6 +93,8 @@ func StreamConfigs(replicas int) []jetstream.StreamConfig {
 			Replicas:    replicas,
 			Duplicates:  DuplicateWindow,
 			MaxAge:      InternalMaxAge,
+			// As for EVENTS.
+			AllowAtomicPublish: true,
 		},
 	}
 }

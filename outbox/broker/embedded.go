@@ -143,8 +143,8 @@ func StartEmbeddedContext(ctx context.Context, cfg EmbeddedConfig) (*Embedded, e
 func (e *Embedded) ClientURL() string { return e.srv.ClientURL() }
 
 // Connect opens an in-process connection as the internal "cairn" user.
-func (e *Embedded) Connect(name string, log *slog.Logger) (*nats.Conn, error) {
-	return Connect(e.srv.ClientURL(), name, log, nats.UserInfo(internalUser, e.password), nats.InProcessServer(e.srv))
+func (e *Embedded) Connect(name string, log *slog.Logger, opts ...nats.Option) (*nats.Conn, error) {
+	return Connect(e.srv.ClientURL(), name, log, append([]nats.Option{nats.UserInfo(internalUser, e.password), nats.InProcessServer(e.srv)}, opts...)...)
 }
 
 // Shutdown stops the server, flushing JetStream's files.

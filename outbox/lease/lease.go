@@ -140,12 +140,18 @@ func (l *Lease) Run(ctx context.Context, lead func(ctx context.Context, t *Term)
 			l.report(err)
 			wait = b.next()
 		case t != nil:
+			began := time.Now()
 			err = l.hold(ctx, t, lead)
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			if err != nil {
 				l.report(err)
+				// A term that went well for a while before it failed
+				// is no failure loop: start the backoff afresh.
+				if time.Since(began) >= l.opt.MaxBackoff {
+					b.reset()
+				}
 				// Give the standbys the first try: a holder that failed
 				// (NATS out of its reach, say) must not win back the lease
 				// it just released before a healthy replica can poll.

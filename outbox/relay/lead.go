@@ -6,18 +6,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/cairn-dev/cairn/outbox/lease"
 )
 
 type cursor struct{ txid, seq int64 }
-
-const (
-	// idlePoll is the leader's poll step while it waits IdleAfter before
-	// going idle.
-	idlePoll = time.Millisecond
-	// deleteEvery groups the deletes of published rows: one per read was
-	// 130 DELETE statements a second at 2,000 deposits/s.
-	deleteEvery = 100 * time.Millisecond
-)
 
 func (c cursor) after(o cursor) bool {
 	return c.txid > o.txid || (c.txid == o.txid && c.seq > o.seq)
@@ -35,52 +28,118 @@ type ackedAt struct {
 	when time.Time
 }
 
-// leader is the state of one leadership term, on the connection that holds
-// the lock.
+// inherited is the part of the outbox an earlier term published: rows up to
+// the cursor this term loaded, deleted once after the delete delay.
+type inherited struct {
+	upTo          cursor
+	createdBefore time.Time // when that cursor was written
+	due           time.Time
+}
+
+// leader is the state of one term, on a connection of its own that also
+// listens for writers' notifications.
 type leader struct {
 	r         *Relay
 	conn      *pgx.Conn
-	cur       cursor    // last row published and acked
-	readCur   cursor    // last row read and submitted (>= cur)
-	pending   *inflight // submitted batch whose acks are awaited
-	persisted cursor    // last cursor written to outbox.relay_cursor
-	persistAt time.Time // when it was written
+	term      *lease.Term
+	pub       *publisher
+	cur       cursor // last row published and acked (or skipped, or parked)
+	readCur   cursor // last row read and submitted (>= cur)
+	pending   *round // submitted round whose acks are awaited
+	persisted cursor // last cursor written to outbox.relay_cursor
+	persistAt time.Time
 	unpersist int       // rows acked since
-	deleted   cursor    // rows up to here have been deleted
-	acked     []ackedAt // published batches whose rows are not yet deleted
-	seen      map[string]bool
-	idle      bool // outbox.relay.idle as last written
+	deleted   cursor    // rows of this term up to here have been deleted
+	acked     []ackedAt // acked rounds whose rows are not yet deleted
+	inherited *inherited
+	seen      map[string]bool   // ids found in the streams, still to be read
+	unpassed  int               // ids of seen skipped in rounds not yet acked
+	rewinds   map[string]uint64 // reconciles started early (see Relay.rewind)
+	chains    map[string]*chain // per stream
+	idle      bool              // outbox.relay.idle as last written
+	// perMessage makes the next round go out one message at a time even in
+	// atomic mode, to find which message a failed batch could not take.
+	perMessage bool
 }
 
-func (r *Relay) lead(ctx context.Context, conn *pgx.Conn) error {
-	l := &leader{r: r, conn: conn}
-	if _, err := conn.Exec(ctx, `LISTEN cairn_outbox`); err != nil {
-		return fmt.Errorf("relay: listen: %w", err)
+// lead runs one term: it is called by the lease with a context that ends
+// with the term.
+func (r *Relay) lead(ctx context.Context, t *lease.Term) error {
+	cctx, cancel := context.WithTimeout(ctx, r.opt.CallTimeout)
+	conn, err := pgx.ConnectConfig(cctx, r.pool.Config().ConnConfig.Copy())
+	cancel()
+	if err != nil {
+		return fmt.Errorf("relay: connect: %w", err)
 	}
-	if _, err := conn.Exec(ctx, `UPDATE outbox.relay SET leader = $1, updated_at = now()`, r.opt.Name); err != nil {
-		return fmt.Errorf("relay: record leader: %w", err)
-	}
-	if err := conn.QueryRow(ctx, loadCursorSQL).Scan(&l.cur.txid, &l.cur.seq); err != nil {
-		return fmt.Errorf("relay: load cursor: %w", err)
-	}
-	l.persisted = l.cur
-	l.readCur = l.cur
-	// Rows up to the cursor were published by an earlier leader; keep them
-	// one delete delay longer in case the stream has not synced them yet.
-	l.acked = append(l.acked, ackedAt{at: l.cur, when: time.Now()})
-	seen, err := r.recentlyPublished(ctx)
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.Background(), r.opt.CallTimeout)
+		defer cancel()
+		_ = conn.Close(closeCtx)
+	}()
+	pub, err := newPublisher(r.js.Conn(), t.Token)
 	if err != nil {
 		return err
 	}
-	l.seen = seen
-	if err := l.setIdle(ctx, false); err != nil {
+	defer pub.close()
+	l := &leader{r: r, conn: conn, term: t, pub: pub, perMessage: r.perMessageOnce.Swap(false)}
+	r.state.Store(Leader)
+	r.log.Info("relay is leader", "name", r.opt.Name, "token", t.Token)
+	defer r.state.Store(Standby)
+	err = l.start(ctx)
+	if err == nil {
+		err = l.loop(ctx)
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// call bounds one database call or JetStream request of the leader.
+func (l *leader) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, l.r.opt.CallTimeout)
+}
+
+func (l *leader) exec(ctx context.Context, sql string, args ...any) error {
+	cctx, cancel := l.call(ctx)
+	defer cancel()
+	_, err := l.conn.Exec(cctx, sql, args...)
+	return err
+}
+
+// start prepares the term: it checks that the cursor belongs to this
+// database's transaction ids, loads it, and reads what the streams hold
+// beyond it.
+func (l *leader) start(ctx context.Context) error {
+	if err := l.exec(ctx, `LISTEN cairn_outbox`); err != nil {
+		return fmt.Errorf("relay: listen: %w", err)
+	}
+	if err := l.exec(ctx, `UPDATE outbox.relay SET leader = $1, updated_at = now()`, l.r.opt.Name); err != nil {
+		return fmt.Errorf("relay: record leader: %w", err)
+	}
+	if err := l.checkXidSpace(ctx); err != nil {
 		return err
 	}
-	return l.loop(ctx)
+	var streams map[string]uint64
+	var writtenAt time.Time
+	cctx, cancel := l.call(ctx)
+	err := l.conn.QueryRow(cctx, loadCursorSQL).Scan(&l.cur.txid, &l.cur.seq, &streams, &writtenAt)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("relay: load cursor: %w", err)
+	}
+	l.persisted, l.persistAt, l.readCur, l.deleted = l.cur, time.Now(), l.cur, l.cur
+	// Rows up to the cursor were published by an earlier term; keep them
+	// one delete delay longer in case the stream has not synced them yet.
+	l.inherited = &inherited{upTo: l.cur, createdBefore: writtenAt, due: time.Now().Add(l.r.opt.DeleteDelay)}
+	if err := l.reconcile(ctx, streams); err != nil {
+		return err
+	}
+	return l.setIdle(ctx, false)
 }
 
 func (l *leader) loop(ctx context.Context) error {
-	var horizon int64 // while idle: transactions below it may not have notified
+	var horizon int64 // while idle: writers below it may have missed the flag
 	var emptySince time.Time
 	shortWait := time.Millisecond
 	for {
@@ -98,11 +157,11 @@ func (l *leader) loop(ctx context.Context) error {
 				}
 				horizon = 0
 			}
-			next, err := l.submit(rows)
+			next, err := l.submit(ctx, rows)
 			if err != nil {
 				return err
 			}
-			// Wait for the previous batch only now, so reading and
+			// Wait for the previous round only now, so reading and
 			// submitting this one overlapped its acks.
 			if l.pending != nil {
 				if err := l.await(ctx, l.pending); err != nil {
@@ -136,36 +195,14 @@ func (l *leader) loop(ctx context.Context) error {
 				continue
 			}
 		}
-		var blocked bool
-		if err := l.conn.QueryRow(ctx, blockedSQL, l.readCur.txid, l.readCur.seq).Scan(&blocked); err != nil {
-			return fmt.Errorf("relay: check blocked rows: %w", err)
+		next, err := l.sleepCheck(ctx, &horizon)
+		if err != nil {
+			return err
 		}
-		if !blocked && !l.idle {
-			if err := l.setIdle(ctx, true); err != nil {
-				return err
-			}
-			l.r.idles.Add(1)
-			if err := l.conn.QueryRow(ctx, horizonSQL).Scan(&horizon); err != nil {
-				return fmt.Errorf("relay: read horizon: %w", err)
-			}
+		switch next {
+		case readAgain:
 			continue
-		}
-		if !blocked && horizon > 0 {
-			var xmin int64
-			if err := l.conn.QueryRow(ctx, xminSQL).Scan(&xmin); err != nil {
-				return fmt.Errorf("relay: read xmin: %w", err)
-			}
-			if xmin >= horizon {
-				// A writer that missed the flag may have committed since
-				// the last read: read once more before sleeping.
-				horizon = 0
-				continue
-			}
-		}
-		if blocked || horizon > 0 {
-			// Rows are committed but wait behind a running transaction, or
-			// a writer may have missed that we went idle: both end as soon
-			// as short transactions finish, so look again shortly.
+		case waitShort:
 			if !sleep(ctx, shortWait) {
 				return nil
 			}
@@ -182,146 +219,14 @@ func (l *leader) loop(ctx context.Context) error {
 	}
 }
 
-// readAndBookkeep reads the next batch and, in the same round trip, records
-// how far the previous batches were acked and deletes rows that are durable
-// in the stream.
-func (l *leader) readAndBookkeep(ctx context.Context) ([]row, error) {
-	b := &pgx.Batch{}
-	b.Queue(readSQL, l.readCur.txid, l.readCur.seq, l.r.opt.BatchSize)
-	// Persisting waits for a WAL flush, so it is not done every round at
-	// low rates: at most BatchSize acked rows or 100 ms go unrecorded, and
-	// a new leader's reconcile (3 batches deep) covers them.
-	persist := l.cur.after(l.persisted) && (l.unpersist >= l.r.opt.BatchSize || time.Since(l.persistAt) >= 100*time.Millisecond)
-	if persist {
-		b.Queue(persistCursorSQL, l.cur.txid, l.cur.seq)
-	}
-	del, doDelete := l.dueForDelete(time.Now())
-	if doDelete {
-		b.Queue(deleteSQL, l.deleted.txid, l.deleted.seq, del.txid, del.seq)
-	}
-	br := l.conn.SendBatch(ctx, b)
-	rows, err := scanRows(br)
-	if err == nil && persist {
-		_, err = br.Exec()
-	}
-	if err == nil && doDelete {
-		_, err = br.Exec()
-	}
-	if cerr := br.Close(); err == nil && cerr != nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, fmt.Errorf("relay: read outbox: %w", err)
-	}
-	if persist {
-		l.persisted, l.persistAt, l.unpersist = l.cur, time.Now(), 0
-	}
-	if doDelete {
-		l.deleted = del
-	}
-	if len(l.seen) > 0 {
-		rows = l.skipSeen(rows)
-	}
-	return rows, nil
-}
-
-func scanRows(br pgx.BatchResults) ([]row, error) {
-	rs, err := br.Query()
-	if err != nil {
-		return nil, err
-	}
-	defer rs.Close()
-	var out []row
-	for rs.Next() {
-		var r row
-		if err := rs.Scan(&r.at.txid, &r.at.seq, &r.id, &r.subject, &r.payload); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rs.Err()
-}
-
-// skipSeen drops rows an earlier leader already published (found in the
-// streams at the start of this term) but advances the cursor past them.
-func (l *leader) skipSeen(rows []row) []row {
-	if len(rows) == 0 {
-		return rows
-	}
-	kept := rows[:0]
-	for _, r := range rows {
-		if l.seen[r.id] {
-			delete(l.seen, r.id)
-			// The acked cursor may pass it only if nothing unacked comes
-			// before it.
-			if len(kept) == 0 && l.pending == nil {
-				l.cur = r.at
-			}
-			continue
-		}
-		kept = append(kept, r)
-	}
-	l.readCur = rows[len(rows)-1].at
-	if len(kept) == 0 && l.pending == nil {
-		l.acked = append(l.acked, ackedAt{at: l.cur, when: time.Now()})
-	}
-	return kept
-}
-
-// dueForDelete returns the newest acked cursor older than the delete delay,
-// once the oldest has waited deleteEvery more.
-func (l *leader) dueForDelete(now time.Time) (cursor, bool) {
-	if len(l.acked) == 0 || now.Sub(l.acked[0].when) < l.r.opt.DeleteDelay+deleteEvery {
-		return cursor{}, false
-	}
-	var due cursor
-	n := 0
-	for n < len(l.acked) && now.Sub(l.acked[n].when) >= l.r.opt.DeleteDelay {
-		due = l.acked[n].at
-		n++
-	}
-	if n == 0 {
-		return cursor{}, false
-	}
-	l.acked = l.acked[n:]
-	return due, due.after(l.deleted)
-}
-
-func (l *leader) setIdle(ctx context.Context, idle bool) error {
-	// The flag is a hint: losing it in a crash costs nothing, so it need
-	// not wait for the WAL flush.
-	b := &pgx.Batch{}
-	b.Queue(`BEGIN`)
-	b.Queue(`SET LOCAL synchronous_commit = off`)
-	b.Queue(`UPDATE outbox.relay SET idle = $1, updated_at = now()`, idle)
-	b.Queue(`COMMIT`)
-	if err := l.conn.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("relay: set idle=%v: %w", idle, err)
-	}
-	l.idle = idle
-	return nil
-}
-
-// sleep waits for a notification, the fallback poll, or the next delete.
-func (l *leader) sleep(ctx context.Context) error {
-	wait := l.r.opt.PollInterval
-	if l.cur.after(l.persisted) {
-		wait = min(wait, 100*time.Millisecond) // wake to record the cursor
-	}
-	if len(l.acked) > 0 {
-		wait = min(wait, time.Until(l.acked[0].when.Add(l.r.opt.DeleteDelay+deleteEvery)))
-	}
-	if wait <= 0 {
-		return nil
-	}
-	wctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	_, err := l.conn.WaitForNotification(wctx)
-	if err != nil && wctx.Err() == nil {
-		return fmt.Errorf("relay: wait for notification: %w", err)
-	}
-	return nil
-}
+const (
+	// idlePoll is the leader's poll step while it waits IdleAfter before
+	// going idle.
+	idlePoll = time.Millisecond
+	// deleteEvery groups the deletes of published rows: one per read was
+	// 130 DELETE statements a second at 2,000 deposits/s.
+	deleteEvery = 100 * time.Millisecond
+)
 
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)

@@ -2,19 +2,26 @@ package relay
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/cairn-dev/cairn/outbox/lease"
 )
 
 // Metrics is what the relay reports for the console and, later, /metrics.
 type Metrics struct {
-	State            State
+	State State
+	// Lease is the relay's lease as this process sees it: holding (with the
+	// token and how long the term holds without renewal) or standing by
+	// behind the holder named.
+	Lease            lease.Status
 	Backlog          int64
 	OldestAgeSeconds float64
-	Published        uint64
-	PublishErrors    uint64
+	// Parked counts the events in outbox.parked: never publishable (see
+	// leader.park); ParkedHere those this process parked.
+	Parked        int64
+	ParkedHere    uint64
+	Published     uint64
+	PublishErrors uint64
 	// Idles counts the times this process's leader found the outbox empty
 	// and went idle, waiting for a writer's NOTIFY.
 	Idles     uint64
@@ -26,14 +33,16 @@ type Metrics struct {
 func (r *Relay) Metrics(ctx context.Context) (Metrics, error) {
 	m := Metrics{
 		State:         r.state.Load().(State),
+		Lease:         r.lease.Status(),
 		Published:     r.published.Load(),
 		PublishErrors: r.publishErrors.Load(),
+		ParkedHere:    r.parked.Load(),
 		Idles:         r.idles.Load(),
 	}
 	r.errMu.Lock()
 	m.LastError = r.lastErr
 	r.errMu.Unlock()
-	if err := r.pool.QueryRow(ctx, backlogSQL).Scan(&m.Backlog, &m.OldestAgeSeconds); err != nil {
+	if err := r.pool.QueryRow(ctx, backlogSQL).Scan(&m.Backlog, &m.OldestAgeSeconds, &m.Parked); err != nil {
 		return m, fmt.Errorf("relay: backlog: %w", err)
 	}
 	return m, nil
@@ -42,6 +51,5 @@ func (r *Relay) Metrics(ctx context.Context) (Metrics, error) {
 // State returns the relay's current role.
 func (r *Relay) State() State { return r.state.Load().(State) }
 
-func isNotFound(err error) bool {
-	return errors.Is(err, jetstream.ErrMsgNotFound)
-}
+// Lease returns the relay's lease status.
+func (r *Relay) Lease() lease.Status { return r.lease.Status() }

@@ -1,17 +1,28 @@
 // Package relay publishes the outbox to JetStream. One relay leads at a time
-// across all replicas (a PostgreSQL advisory lock held by its connection);
-// the others stand by and take over within about a second of the leader's
-// connection dying.
+// across all replicas, by a lease (outbox/lease, name "relay"): it publishes
+// only while its term is valid by its own clock, and a standby takes over
+// after the TTL if the leader dies, freezes or is cut off.
 //
 // Guarantees, each tested against real PostgreSQL and NATS in this package
 // and in integration_test/:
 //   - every committed event is published, none of a rolled-back transaction;
 //     late-committing transactions are never skipped, because rows are read
 //     only below pg_snapshot_xmin, where no transaction is still running;
-//   - events of one key go out in commit order (see outbox.Append);
-//   - republishing after a crash is absorbed by Nats-Msg-Id deduplication,
-//     and a new leader first skips what it finds already in the streams;
-//   - a row is deleted only after JetStream has had time to fsync it.
+//   - events of one key go out in commit order (see outbox.Append), and stay
+//     in order through partial publish failures and stream leader changes:
+//     every message names the stream sequence its predecessor must have
+//     (Nats-Expected-Last-Sequence), so once one message fails, every later
+//     one fails too, and the relay starts again from what was acked;
+//   - a term that ended cannot write: the cursor, deletes and parking carry
+//     the lease token in SQL, and a publish of the old term that lands late
+//     (after SIGCONT, say) finds the chain moved on and is refused;
+//   - republishing after a crash is absorbed: a new leader first reads what
+//     was published after the persisted cursor and skips it;
+//   - a row is deleted only after JetStream has had time to fsync it, and
+//     only rows this term published (or that the cursor it inherited
+//     covers, once it has checked the cursor belongs to this database);
+//   - an event the server will never accept is parked in outbox.parked
+//     instead of holding up every later one.
 package relay
 
 import (
@@ -23,17 +34,19 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cairn-dev/cairn/outbox/lease"
 )
 
-// lockKey is the advisory lock that elects the leader ("cairn" + "relay").
-const lockKey int64 = 0x636169726e72656c
+// LeaseName is the relay's lease in outbox.leases.
+const LeaseName = "relay"
 
 // Options tune the relay. The zero value of each field means its default.
 type Options struct {
-	// BatchSize is how many rows are read and published per round.
+	// BatchSize is how many rows are read and published per round (at most
+	// 1000 with AtomicBatches: the server's limit per batch).
 	BatchSize int
 	// PollInterval is the fallback wake-up in case a notification is lost.
 	PollInterval time.Duration
@@ -46,13 +59,25 @@ type Options struct {
 	// NOTIFY: under steady load it then never goes idle. Default 5 ms;
 	// as with every field, 0 means the default (1ns all but turns it off).
 	IdleAfter time.Duration
-	// StandbyInterval is how often a standby tries to become leader.
+	// StandbyInterval is how often a standby tries to take the lease.
 	StandbyInterval time.Duration
-	// AckTimeout bounds the wait for a batch's publish acks.
+	// LeaseTTL is how long a term lasts without renewal (default 5s): a
+	// frozen or cut-off leader is replaced after about this long.
+	LeaseTTL time.Duration
+	// AckTimeout bounds the wait for a round's publish acks.
 	AckTimeout time.Duration
+	// CallTimeout bounds every database call and JetStream API request of
+	// the leader, so a path that stops answering errors in seconds.
+	CallTimeout time.Duration
 	// MaxBackoff caps the wait between attempts after an error.
 	MaxBackoff time.Duration
-	// Name identifies this process in logs and in outbox.relay.leader.
+	// AtomicBatches publishes each round's events of one stream as one
+	// JetStream atomic batch (all or nothing; the streams must allow it,
+	// nats-server 2.12+), cut at transaction boundaries, so consumers see
+	// a transaction's events all at once or not at all.
+	AtomicBatches bool
+	// Name identifies this process in logs, outbox.leases and
+	// outbox.relay.leader (default host/pid).
 	Name   string
 	Logger *slog.Logger
 }
@@ -60,6 +85,9 @@ type Options struct {
 func (o *Options) setDefaults() {
 	if o.BatchSize <= 0 {
 		o.BatchSize = 1000
+	}
+	if o.AtomicBatches {
+		o.BatchSize = min(o.BatchSize, maxAtomicBatch)
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = 2 * time.Second
@@ -73,8 +101,14 @@ func (o *Options) setDefaults() {
 	if o.StandbyInterval <= 0 {
 		o.StandbyInterval = time.Second
 	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = 5 * time.Second
+	}
 	if o.AckTimeout <= 0 {
 		o.AckTimeout = 10 * time.Second
+	}
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = 5 * time.Second
 	}
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = 10 * time.Second
@@ -84,22 +118,32 @@ func (o *Options) setDefaults() {
 	}
 }
 
+// maxAtomicBatch is nats-server's default limit of messages per atomic batch.
+const maxAtomicBatch = 1000
+
 // Relay tails the outbox and publishes it. Create it with New and call Run.
 type Relay struct {
-	pool *pgxpool.Pool
-	js   jetstream.JetStream
-	opt  Options
-	log  *slog.Logger
+	pool  *pgxpool.Pool
+	js    jetstream.JetStream
+	lease *lease.Lease
+	opt   Options
+	log   *slog.Logger
 
 	state         atomic.Value // State
 	published     atomic.Uint64
 	publishErrors atomic.Uint64
+	parked        atomic.Uint64
 	idles         atomic.Uint64
-	errMu         sync.Mutex
-	lastErr       string
-	drained       chan struct{} // closed and replaced whenever the leader finds the outbox empty
-	drainedMu     sync.Mutex
-	asleep        bool // the leader is asleep with nothing left to publish
+	// perMessageOnce sends the next term's first round one message at a
+	// time: an atomic batch failed without saying which message it refused.
+	perMessageOnce atomic.Bool
+	rewindMu       sync.Mutex
+	rewindTo       map[string]uint64 // see rewind
+	errMu          sync.Mutex
+	lastErr        string
+	drained        chan struct{} // closed and replaced whenever the leader finds the outbox empty
+	drainedMu      sync.Mutex
+	asleep         bool // the leader is asleep with nothing left to publish
 }
 
 // State is the relay's role right now.
@@ -112,79 +156,34 @@ const (
 	Leader  State = "leader"
 )
 
-// New returns a relay over pool publishing through js. The js context must
-// allow at least BatchSize pending async publishes.
+// New returns a relay over pool publishing through js. Give it a pool of
+// its own (its lease renewals must not wait behind request handlers) and
+// a NATS connection of its own whose reconnect buffer is off
+// (nats.ReconnectBufSize(-1)), so that no publish is held back and sent
+// after the term that made it has ended.
 func New(pool *pgxpool.Pool, js jetstream.JetStream, opt Options) *Relay {
 	opt.setDefaults()
 	r := &Relay{pool: pool, js: js, opt: opt, log: opt.Logger.With("component", "relay"), drained: make(chan struct{})}
+	r.lease = lease.New(pool, LeaseName, lease.Options{
+		TTL:          opt.LeaseTTL,
+		StandbyEvery: opt.StandbyInterval,
+		MaxBackoff:   opt.MaxBackoff,
+		Holder:       opt.Name,
+		Logger:       opt.Logger,
+		OnError:      r.recordError,
+	})
 	r.state.Store(Stopped)
 	return r
 }
 
-// Run campaigns for leadership and, while leader, publishes until ctx is
-// cancelled. Errors are logged and retried with capped, jittered backoff; Run
-// returns only ctx's error.
+// Run campaigns for the lease and, in each term it wins, publishes until
+// the term ends. Errors are logged and retried with capped, jittered
+// backoff; a leader that fails gives the lease up so that a standby with a
+// healthy path can take over. Run returns only ctx's error.
 func (r *Relay) Run(ctx context.Context) error {
+	r.state.Store(Standby)
 	defer r.state.Store(Stopped)
-	b := backoff{base: 100 * time.Millisecond, max: r.opt.MaxBackoff}
-	for {
-		led, err := r.campaign(ctx)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		wait := r.opt.StandbyInterval
-		if err != nil {
-			r.recordError(err)
-			r.log.Warn("relay error; backing off", "err", err)
-			wait = b.next()
-		} else if led {
-			b.reset()
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
-	}
-}
-
-// campaign tries once to take the lock on a dedicated connection and, if it
-// wins, leads until an error or ctx ends. It reports whether it led.
-func (r *Relay) campaign(ctx context.Context) (bool, error) {
-	cfg := r.pool.Config().ConnConfig.Copy()
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return false, fmt.Errorf("relay: connect: %w", err)
-	}
-	defer func() {
-		// Closing the session releases the advisory lock.
-		closeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = conn.Close(closeCtx)
-	}()
-	for {
-		var got bool
-		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, lockKey).Scan(&got); err != nil {
-			return false, fmt.Errorf("relay: try leader lock: %w", err)
-		}
-		if got {
-			break
-		}
-		r.state.Store(Standby)
-		select {
-		case <-ctx.Done():
-			return false, nil
-		case <-time.After(r.opt.StandbyInterval):
-		}
-	}
-	r.state.Store(Leader)
-	r.log.Info("relay is leader", "name", r.opt.Name)
-	defer r.state.Store(Standby)
-	err = r.lead(ctx, conn)
-	if ctx.Err() != nil {
-		return true, nil
-	}
-	return true, err
+	return r.lease.Run(ctx, r.lead)
 }
 
 func (r *Relay) recordError(err error) {
@@ -219,4 +218,9 @@ func (r *Relay) setAsleep(asleep bool) {
 	}
 }
 
-var errAckTimeout = errors.New("relay: timed out waiting for publish acks")
+var (
+	errAckTimeout = errors.New("relay: timed out waiting for publish acks")
+	// errFenced: a write carrying this term's token found another token in
+	// outbox.leases: a newer term exists, so this one must stop at once.
+	errFenced = fmt.Errorf("relay: fenced: %w", lease.ErrLost)
+)

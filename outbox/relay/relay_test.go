@@ -413,3 +413,50 @@ func idlesUnderLoad(t *testing.T, idleAfter time.Duration) (idles uint64, commit
 	}
 	return after.Idles - before.Idles, int(n.Load())
 }
+
+// A cursor whose recorded stream sequence is ahead of what it covers (only
+// a bug can write one) makes the relay publish again events the stream
+// already holds. JetStream acks them as duplicates stored below the chain;
+// the relay then reconciles from there, and carries on without a duplicate
+// instead of failing the same way for ever.
+func TestRecoversFromARecordedSequenceAhead(t *testing.T) {
+	db := testenv.MustDB(t)
+	nt := testenv.MustNATS(t)
+	ctx := context.Background()
+	var want []string
+	for i := range 300 {
+		id, err := appendOne(ctx, db.Pool, "test.tick.v1", key(i%7), testData{N: i})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, id)
+	}
+	a, stopA := startRelay(t, db.Pool, nt.JS, relay.Options{Name: "a", DeleteDelay: time.Hour})
+	waitFor(t, 10*time.Second, "a to publish everything", func() bool {
+		m, err := a.Metrics(ctx)
+		return err == nil && m.Backlog == 0 && m.Published == 300
+	})
+	stopA()
+	// Put the cursor back to the start but leave the stream sequences it
+	// records at the end: they now claim more than the cursor covers.
+	if _, err := db.Pool.Exec(ctx, `UPDATE outbox.relay_cursor SET txid = 0, seq = 0`); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := startRelay(t, db.Pool, nt.JS, relay.Options{Name: "b"})
+	waitFor(t, 20*time.Second, "b to work through the backlog", func() bool {
+		m, err := b.Metrics(ctx)
+		return err == nil && m.Backlog == 0
+	})
+	got := ids(collect(t, nt.JS, outbox.PublicStream, len(want), 10*time.Second))
+	for _, id := range want {
+		if got[id] != 1 {
+			t.Fatalf("event %s is in the stream %d times", id, got[id])
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d distinct events in the stream, want %d", len(got), len(want))
+	}
+	if m, _ := b.Metrics(ctx); m.PublishErrors == 0 {
+		t.Fatal("b never met the events already published: the test proves nothing")
+	}
+}
