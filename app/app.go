@@ -21,6 +21,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cairn-dev/cairn/config"
 	"github.com/cairn-dev/cairn/migrations"
@@ -28,6 +29,7 @@ import (
 	"github.com/cairn-dev/cairn/outbox"
 	"github.com/cairn-dev/cairn/outbox/consumer"
 	"github.com/cairn-dev/cairn/outbox/relay"
+	"github.com/cairn-dev/cairn/telemetry"
 	"github.com/cairn-dev/cairn/web"
 )
 
@@ -65,6 +67,10 @@ type App struct {
 	built     map[string]any
 	subs      []outbox.Subscription
 	consumers *consumer.Runtime
+	metrics   *telemetry.Metrics
+	// metricsReg is the Prometheus registry: the HTTP middleware's
+	// histogram is on it before the modules add their routes.
+	metricsReg *prometheus.Registry
 	// background are the modules with work of their own besides requests
 	// and events (the ledger sweeps expired idempotency keys).
 	background []backgroundModule
@@ -122,6 +128,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 
 	// The modules, each adding its routes and handlers.
 	a.web = web.NewServer(log)
+	a.metricsReg = prometheus.NewRegistry()
+	web.InstrumentHTTP(a.web, a.metricsReg)
 	subs := &outbox.Subscriptions{}
 	deps := modules.Deps{Pool: a.infra.pool, API: a.web.Group("/api/v1"), Pages: a.web.Group(""), Log: log, Config: cfg, Consumers: subs}
 	for _, def := range opt.Modules {
@@ -155,6 +163,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		Logger: log, HandlerPool: handlerPool, LeasePool: leasePool, Holder: holder(),
 	})
 	a.consumers.RegisterAdmin(a.web.Group("/api/v1/admin"), cfg.AdminToken)
+	a.metrics = telemetry.NewMetrics(telemetry.Sources{
+		Version: opt.Version, Relay: a.relay, Consumers: a.consumers, Breakers: a.breakers,
+		Pools: map[string]*pgxpool.Pool{"api": a.infra.pool, "handlers": handlerPool, "leases": leasePool},
+	}, telemetry.Options{Logger: log, Registry: a.metricsReg})
+	web.RegisterMetrics(a.web, a.metrics.Handler())
 	checks := a.checkers()
 	web.RegisterHealth(a.web, checks)
 	web.RegisterConsole(a.web, a.statusFunc(checks))
@@ -319,3 +332,9 @@ func (a *App) Subscriptions() []outbox.Subscription { return a.subs }
 // Module returns the facade New built for the named module (its *Module),
 // or nil if it is not in this app.
 func (a *App) Module(name string) any { return a.built[name] }
+
+// Metrics is the app's Prometheus registry and figures.
+func (a *App) Metrics() *telemetry.Metrics { return a.metrics }
+
+// Routes are the HTTP routes the app serves, as echo registered them.
+func (a *App) Routes() []*echo.Route { return a.web.Routes() }

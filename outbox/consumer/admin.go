@@ -25,6 +25,8 @@ func (r *Runtime) RegisterAdmin(g *echo.Group, token string) {
 	g.GET("/dead-letters", r.handleDeadLetterList)
 	g.POST("/dead-letters/:id/retry", r.handleDeadLetterRetry)
 	g.DELETE("/dead-letters/:id", r.handleDeadLetterDiscard)
+	g.POST("/consumers/:consumer/pause", r.handleConsumerPause)
+	g.POST("/consumers/:consumer/resume", r.handleConsumerResume)
 }
 
 func requireToken(token string) echo.MiddlewareFunc {
