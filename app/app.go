@@ -168,6 +168,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		Pools: map[string]*pgxpool.Pool{"api": a.infra.pool, "handlers": handlerPool, "leases": leasePool},
 	}, telemetry.Options{Logger: log, Registry: a.metricsReg})
 	web.RegisterMetrics(a.web, a.metrics.Handler())
+	web.RegisterOpenAPI(a.web, opt.Version)
 	checks := a.checkers()
 	web.RegisterHealth(a.web, checks)
 	web.RegisterConsole(a.web, a.statusFunc(checks))
