@@ -35,10 +35,10 @@ var referenceTmpl = template.Must(template.New("reference.html").Funcs(template.
 
 type refOperation struct {
 	Method, Path, Summary, Description, ID string
-	Admin                                   bool
-	Params                                  []map[string]any
-	Request                                 any
-	Responses                               []refResponse
+	Admin                                  bool
+	Params                                 []map[string]any
+	Request                                any
+	Responses                              []refResponse
 }
 
 type refResponse struct {

@@ -20,7 +20,7 @@ func (m *Module) routes(g *echo.Group) {
 	}, m.handleAccountOpen)
 	web.Handle(g, http.MethodGet, "/accounts/:id", web.Op{
 		Summary: "Read an account, now or as of a moment (folded from its events)", Response: accountResponse{},
-		Query: []web.Param{{Name: "as_of", Format: "date-time", Description: "RFC 3339 time: the balance and version then"}},
+		Query:  []web.Param{{Name: "as_of", Format: "date-time", Description: "RFC 3339 time: the balance and version then"}},
 		Errors: []int{http.StatusBadRequest},
 	}, m.handleAccountGet)
 	web.Handle(g, http.MethodPost, "/accounts/:id/deposits", web.Op{
