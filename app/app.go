@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -126,6 +127,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		Logger:      log,
 	})
 
+	// Events point at the schema of their data, served by Cairn.
+	outbox.SetSchemaBase(strings.TrimRight(cfg.PublicURL, "/"))
+
 	// The modules, each adding its routes and handlers.
 	a.web = web.NewServer(log)
 	a.metricsReg = prometheus.NewRegistry()
@@ -169,6 +173,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	}, telemetry.Options{Logger: log, Registry: a.metricsReg})
 	web.RegisterMetrics(a.web, a.metrics.Handler())
 	web.RegisterOpenAPI(a.web, opt.Version)
+	web.RegisterEventContracts(a.web, opt.Version, strings.TrimRight(cfg.PublicURL, "/"), natsHost(cfg), web.RequireAdmin(cfg.AdminToken))
 	checks := a.checkers()
 	web.RegisterHealth(a.web, checks)
 	web.RegisterConsole(a.web, a.statusFunc(checks))
@@ -339,3 +344,17 @@ func (a *App) Metrics() *telemetry.Metrics { return a.metrics }
 
 // Routes are the HTTP routes the app serves, as echo registered them.
 func (a *App) Routes() []*echo.Route { return a.web.Routes() }
+
+// natsHost is the NATS server outside subscribers connect to, for the
+// AsyncAPI document: CAIRN_NATS_LISTEN when NATS is embedded, else the
+// first host of CAIRN_NATS_URL (without credentials).
+func natsHost(cfg config.Config) string {
+	if cfg.EmbeddedNATS() {
+		return cfg.NATSListen
+	}
+	first, _, _ := strings.Cut(cfg.NATSURL, ",")
+	if u, err := url.Parse(first); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return "localhost:4222"
+}

@@ -123,6 +123,7 @@ func Queue(ctx context.Context, b *pgx.Batch, events ...Event) ([]Appended, erro
 			Subject:         e.Key,
 			Time:            now,
 			DataContentType: "application/json",
+			DataSchema:      dataSchema(e.Type),
 			Data:            data,
 			CorrelationID:   md.CorrelationID,
 			CausationID:     md.CausationID,
