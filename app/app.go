@@ -94,6 +94,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	if opt.Modules == nil {
 		opt.Modules = Modules()
 	}
+	// Log lines written with a context carry its trace and span ids.
+	log = slog.New(telemetry.LogHandler(log.Handler()))
+	telemetry.InstallPropagator()
 	a := &App{cfg: cfg, log: log, version: opt.Version, built: map[string]any{}, httpErr: make(chan error, 1),
 		stopRelay: func() {}, stopConsumers: func() {}, stopBackground: func() {}} // until Start runs them
 	defer func() {
@@ -134,6 +137,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	a.web = web.NewServer(log)
 	a.metricsReg = prometheus.NewRegistry()
 	web.InstrumentHTTP(a.web, a.metricsReg)
+	web.TraceHTTP(a.web)
 	subs := &outbox.Subscriptions{}
 	deps := modules.Deps{Pool: a.infra.pool, API: a.web.Group("/api/v1"), Pages: a.web.Group(""), Log: log, Config: cfg, Consumers: subs}
 	for _, def := range opt.Modules {
@@ -294,7 +298,19 @@ func runUntilStopped(fn func(context.Context) error) func() {
 // Serve runs Cairn until ctx is cancelled (SIGINT/SIGTERM), then shuts it
 // down (Close).
 func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, version string) error {
-	log.Info("cairn starting", "version", version, "embedded_postgres", cfg.EmbeddedPostgres(), "embedded_nats", cfg.EmbeddedNATS())
+	log.Info("cairn starting", "version", version, "embedded_postgres", cfg.EmbeddedPostgres(), "embedded_nats", cfg.EmbeddedNATS(),
+		"tracing", telemetry.TracingEnabled())
+	stopTracing, err := telemetry.StartTracing(ctx, version)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(sctx); err != nil {
+			log.Warn("flush traces", "err", err)
+		}
+	}()
 	a, err := New(ctx, cfg, log, Options{Version: version})
 	if err != nil {
 		return err

@@ -132,6 +132,9 @@ func Queue(ctx context.Context, b *pgx.Batch, events ...Event) ([]Appended, erro
 		if ce.CorrelationID == "" {
 			ce.CorrelationID = ce.ID
 		}
+		if tp := createSpan(ctx, d.Subject(), ce.ID); tp != "" {
+			ce.TraceParent = tp
+		}
 		payload, err := json.Marshal(ce)
 		if err != nil {
 			return nil, fmt.Errorf("outbox: encode %s: %w", e.Type, err)

@@ -100,6 +100,8 @@ func (r *Runtime) handleOnce(ctx context.Context, s outbox.Subscription, d outbo
 		corr = d.Event.ID
 	}
 	hctx := outbox.WithMetadata(ctx, outbox.Metadata{CorrelationID: corr, CausationID: d.Event.ID, TraceParent: d.Event.TraceParent})
+	hctx, endSpan := processSpan(hctx, s, d)
+	defer func() { endSpan(err) }()
 	done, err := r.processed(hctx, s.Consumer, d.Event.ID)
 	if err != nil {
 		return err
