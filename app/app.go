@@ -25,10 +25,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cairn-dev/cairn/config"
+	"github.com/cairn-dev/cairn/console"
 	"github.com/cairn-dev/cairn/migrations"
 	"github.com/cairn-dev/cairn/modules"
 	"github.com/cairn-dev/cairn/outbox"
 	"github.com/cairn-dev/cairn/outbox/consumer"
+	"github.com/cairn-dev/cairn/outbox/lookup"
 	"github.com/cairn-dev/cairn/outbox/relay"
 	"github.com/cairn-dev/cairn/telemetry"
 	"github.com/cairn-dev/cairn/web"
@@ -179,6 +181,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	web.RegisterOpenAPI(a.web, opt.Version)
 	web.RegisterEventContracts(a.web, opt.Version, strings.TrimRight(cfg.PublicURL, "/"), natsHost(cfg), web.RequireAdmin(cfg.AdminToken))
 	checks := a.checkers()
+	console.Register(a.web, console.Options{
+		Token: cfg.AdminToken, Version: opt.Version, Holder: holder(), Consumers: a.consumers, Metrics: a.metrics,
+		Checks: checks, Finder: lookup.Recent{Pool: a.infra.pool, JS: a.infra.js}, Log: log,
+		Tail: func(ctx context.Context, filter string, fn func(lookup.Event)) error {
+			return lookup.Tail(ctx, a.infra.nc, filter, fn)
+		},
+	})
 	web.RegisterHealth(a.web, checks)
 	web.RegisterConsole(a.web, a.statusFunc(checks))
 	return a, nil

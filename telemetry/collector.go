@@ -95,7 +95,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		if f.BacklogKnown {
 			gauge(descPending, float64(f.Backlog.Pending), name)
 			gauge(descAckPending, float64(f.Backlog.AckPending), name)
-			gauge(descLag, f.Lag(s.Now).Seconds(), name)
+			gauge(descLag, f.Lag(s.At).Seconds(), name)
 		}
 		counter(descHandled, float64(f.Counts.Handled), name)
 		counter(descFailed, float64(f.Counts.Failed), name)
@@ -106,7 +106,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		if f.DeadLettersKnown {
 			gauge(descDead, float64(f.DeadLetters.Count), name)
-			gauge(descDeadAge, f.DeadLetterAge(s.Now).Seconds(), name)
+			gauge(descDeadAge, f.DeadLetterAge(s.At).Seconds(), name)
 		}
 	}
 

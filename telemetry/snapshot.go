@@ -66,9 +66,10 @@ type ConsumerFigures struct {
 	BacklogKnown, DeadLettersKnown bool
 }
 
-// Lag is the age of the oldest event the consumer has not handled, 0 when
-// none waits.
-func (c ConsumerFigures) Lag(now time.Time) time.Duration { return c.Backlog.Lag(now) }
+// Lag is the age of the oldest event the consumer had not handled when the
+// sample was read, 0 when none waited. Ages count to the sample's time, so
+// every reader of one sample (a scrape, the console) shows the same figure.
+func (c ConsumerFigures) Lag(at time.Time) time.Duration { return c.Backlog.Lag(at) }
 
 // DeadLetterAge is the age of the oldest dead letter, 0 when there is none.
 func (c ConsumerFigures) DeadLetterAge(now time.Time) time.Duration {
