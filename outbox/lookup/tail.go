@@ -27,7 +27,7 @@ func ValidTailFilter(filter string) bool {
 // or NATS refusing the subscription.
 func Tail(ctx context.Context, nc *nats.Conn, filter string, fn func(Event)) error {
 	if !ValidTailFilter(filter) {
-		return fmt.Errorf("lookup: %q is not a subject filter under events. or internal.", filter)
+		return fmt.Errorf("lookup: %q is not a subject filter under events or internal", filter)
 	}
 	ch := make(chan *nats.Msg, 256)
 	sub, err := nc.ChanSubscribe(filter, ch)
