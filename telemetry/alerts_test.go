@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/prometheus/common/model"
-	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/prometheus/prometheus/promql/parser"
 
@@ -54,7 +53,7 @@ func TestAlertRulesParseAndNameRealSeries(t *testing.T) {
 					return nil
 				}
 				for _, m := range vs.LabelMatchers {
-					if m.Name == labels.MetricName && !exported[strings.TrimSuffix(strings.TrimSuffix(m.Value, "_bucket"), "_count")] {
+					if m.Name == model.MetricNameLabel && !exported[strings.TrimSuffix(strings.TrimSuffix(m.Value, "_bucket"), "_count")] {
 						t.Errorf("alert %s watches %s, which Cairn does not export", r.Alert, m.Value)
 					}
 				}
