@@ -69,7 +69,14 @@ func (con *Console) handleTail(c echo.Context) error {
 	ctx := c.Request().Context()
 	events := make(chan lookup.Event, 64)
 	errc := make(chan error, 1)
-	go func() { errc <- con.Tail(ctx, filter, func(e lookup.Event) { events <- e }) }()
+	go func() {
+		errc <- con.Tail(ctx, filter, func(e lookup.Event) {
+			select { // the client may be gone: never block the subscription
+			case events <- e:
+			case <-ctx.Done():
+			}
+		})
+	}()
 	beat := time.NewTicker(15 * time.Second)
 	defer beat.Stop()
 	for {
