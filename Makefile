@@ -14,11 +14,13 @@ else ifeq ($(BENCH),ledger)
 BENCH_PATTERN := ^BenchmarkLedger$$
 else ifeq ($(BENCH),mail)
 BENCH_PATTERN := ^BenchmarkAPIUnderMail$$
+else ifeq ($(BENCH),metrics)
+BENCH_PATTERN := ^BenchmarkMetrics$$
 else
 BENCH_PATTERN := $(BENCH)
 endif
 
-.PHONY: run test bench build lint postgres docker
+.PHONY: run test test-ui bench build lint postgres chromium docker
 
 ## run: build and start Cairn with its own PostgreSQL and NATS under ./data
 run: postgres build
@@ -37,7 +39,13 @@ test: postgres
 # detector's slowdown distorts; it ran without -race just above.
 	$(GO) test -race -count=1 -timeout 20m -skip '^TestStaysAwakeUnderSteadyLoad$$' ./outbox/...
 
-## bench: benchmarks (BENCH=relay, BENCH=ledger or BENCH=mail for one); ends with one JSON line
+## test-ui: browser tests of the operator console: Playwright (npm) driving Debian's Chromium, axe-core;
+## screenshots and Cairn's log go to e2e/artifacts
+test-ui: postgres chromium build
+	cd e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
+	cd e2e && npx playwright test
+
+## bench: benchmarks (BENCH=relay, BENCH=ledger, BENCH=mail or BENCH=metrics for one); ends with one JSON line
 bench: postgres
 	$(GO) test ./integration_test -run '^$$' -bench '$(BENCH_PATTERN)' -benchtime 1x -timeout 60m | tee bench.out
 	@grep '^{"bench"' bench.out | sed -e 's/^{"bench":"[a-z]*",*//' -e 's/}$$//' | paste -sd, - | sed -e 's/^/{/' -e 's/$$/}/'
@@ -58,6 +66,16 @@ postgres:
 	else \
 	    echo "PostgreSQL server binaries not found: install the Debian package postgresql," \
 	         "or set CAIRN_DATABASE_URL to use your own server"; exit 1; \
+	fi
+
+## chromium: make sure Debian's Chromium is installed (apt, as root); the browser tests never download one
+chromium:
+	@if test -x "$${CHROMIUM:-/usr/bin/chromium}"; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Chromium (Debian package chromium)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+	    echo "Chromium not found: install the Debian package chromium, or set CHROMIUM to its path"; exit 1; \
 	fi
 
 ## docker: the container image (needs a Docker engine)

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -21,13 +22,17 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cairn-dev/cairn/config"
+	"github.com/cairn-dev/cairn/console"
 	"github.com/cairn-dev/cairn/migrations"
 	"github.com/cairn-dev/cairn/modules"
 	"github.com/cairn-dev/cairn/outbox"
 	"github.com/cairn-dev/cairn/outbox/consumer"
+	"github.com/cairn-dev/cairn/outbox/lookup"
 	"github.com/cairn-dev/cairn/outbox/relay"
+	"github.com/cairn-dev/cairn/telemetry"
 	"github.com/cairn-dev/cairn/web"
 )
 
@@ -65,6 +70,10 @@ type App struct {
 	built     map[string]any
 	subs      []outbox.Subscription
 	consumers *consumer.Runtime
+	metrics   *telemetry.Metrics
+	// metricsReg is the Prometheus registry: the HTTP middleware's
+	// histogram is on it before the modules add their routes.
+	metricsReg *prometheus.Registry
 	// background are the modules with work of their own besides requests
 	// and events (the ledger sweeps expired idempotency keys).
 	background []backgroundModule
@@ -87,6 +96,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	if opt.Modules == nil {
 		opt.Modules = Modules()
 	}
+	// Log lines written with a context carry its trace and span ids.
+	log = slog.New(telemetry.LogHandler(log.Handler()))
+	telemetry.InstallPropagator()
 	a := &App{cfg: cfg, log: log, version: opt.Version, built: map[string]any{}, httpErr: make(chan error, 1),
 		stopRelay: func() {}, stopConsumers: func() {}, stopBackground: func() {}} // until Start runs them
 	defer func() {
@@ -114,14 +126,21 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		// every sync interval, after the previous sync finished.
 		deleteDelay = 2*cfg.NATSSyncInterval + time.Second
 	}
+	a.metricsReg = prometheus.NewRegistry()
 	a.relay = relay.New(a.infra.relayPool, a.infra.relayJS, relay.Options{
 		DeleteDelay: deleteDelay,
 		Name:        holder(),
 		Logger:      log,
+		OnPublished: telemetry.PublishDuration(a.metricsReg),
 	})
+
+	// Events point at the schema of their data, served by Cairn.
+	outbox.SetSchemaBase(strings.TrimRight(cfg.PublicURL, "/"))
 
 	// The modules, each adding its routes and handlers.
 	a.web = web.NewServer(log)
+	web.InstrumentHTTP(a.web, a.metricsReg)
+	web.TraceHTTP(a.web)
 	subs := &outbox.Subscriptions{}
 	deps := modules.Deps{Pool: a.infra.pool, API: a.web.Group("/api/v1"), Pages: a.web.Group(""), Log: log, Config: cfg, Consumers: subs}
 	for _, def := range opt.Modules {
@@ -155,7 +174,21 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		Logger: log, HandlerPool: handlerPool, LeasePool: leasePool, Holder: holder(),
 	})
 	a.consumers.RegisterAdmin(a.web.Group("/api/v1/admin"), cfg.AdminToken)
+	a.metrics = telemetry.NewMetrics(telemetry.Sources{
+		Version: opt.Version, Relay: a.relay, Consumers: a.consumers, Breakers: a.breakers,
+		Pools: map[string]*pgxpool.Pool{"api": a.infra.pool, "handlers": handlerPool, "leases": leasePool},
+	}, telemetry.Options{Logger: log, Registry: a.metricsReg})
+	web.RegisterMetrics(a.web, a.metrics.Handler())
+	web.RegisterOpenAPI(a.web, opt.Version)
+	web.RegisterEventContracts(a.web, opt.Version, strings.TrimRight(cfg.PublicURL, "/"), natsHost(cfg), web.RequireAdmin(cfg.AdminToken))
 	checks := a.checkers()
+	console.Register(a.web, console.Options{
+		Token: cfg.AdminToken, Version: opt.Version, Holder: holder(), Consumers: a.consumers, Metrics: a.metrics,
+		Checks: checks, Finder: lookup.Recent{Pool: a.infra.pool, JS: a.infra.js}, Log: log,
+		Tail: func(ctx context.Context, filter string, fn func(lookup.Event)) error {
+			return lookup.Tail(ctx, a.infra.nc, filter, fn)
+		},
+	})
 	web.RegisterHealth(a.web, checks)
 	web.RegisterConsole(a.web, a.statusFunc(checks))
 	return a, nil
@@ -275,7 +308,19 @@ func runUntilStopped(fn func(context.Context) error) func() {
 // Serve runs Cairn until ctx is cancelled (SIGINT/SIGTERM), then shuts it
 // down (Close).
 func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, version string) error {
-	log.Info("cairn starting", "version", version, "embedded_postgres", cfg.EmbeddedPostgres(), "embedded_nats", cfg.EmbeddedNATS())
+	log.Info("cairn starting", "version", version, "embedded_postgres", cfg.EmbeddedPostgres(), "embedded_nats", cfg.EmbeddedNATS(),
+		"tracing", telemetry.TracingEnabled())
+	stopTracing, err := telemetry.StartTracing(ctx, version)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(sctx); err != nil {
+			log.Warn("flush traces", "err", err)
+		}
+	}()
 	a, err := New(ctx, cfg, log, Options{Version: version})
 	if err != nil {
 		return err
@@ -319,3 +364,23 @@ func (a *App) Subscriptions() []outbox.Subscription { return a.subs }
 // Module returns the facade New built for the named module (its *Module),
 // or nil if it is not in this app.
 func (a *App) Module(name string) any { return a.built[name] }
+
+// Metrics is the app's Prometheus registry and figures.
+func (a *App) Metrics() *telemetry.Metrics { return a.metrics }
+
+// Routes are the HTTP routes the app serves, as echo registered them.
+func (a *App) Routes() []*echo.Route { return a.web.Routes() }
+
+// natsHost is the NATS server outside subscribers connect to, for the
+// AsyncAPI document: CAIRN_NATS_LISTEN when NATS is embedded, else the
+// first host of CAIRN_NATS_URL (without credentials).
+func natsHost(cfg config.Config) string {
+	if cfg.EmbeddedNATS() {
+		return cfg.NATSListen
+	}
+	first, _, _ := strings.Cut(cfg.NATSURL, ",")
+	if u, err := url.Parse(first); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return "localhost:4222"
+}

@@ -109,7 +109,14 @@ func TestNewEventsHaveTodaysShape(t *testing.T) {
 
 	now := map[string]string{}
 	for _, m := range append(a.Stream(outbox.PublicStream), a.Stream(outbox.InternalStream)...) {
-		now[m.Type] = m.NATSSubject + " " + shape(t, []byte(m.Raw))
+		// New since the recording, optional, after datacontenttype: the
+		// URL of the data's JSON Schema. Subscribers that do not know it
+		// ignore it; old events without it still decode.
+		got := shape(t, []byte(m.Raw))
+		if !strings.Contains(got, ",datacontenttype:s,dataschema:s,data:") || !strings.HasSuffix(m.DataSchema, outbox.SchemaPath(m.Type)) {
+			t.Errorf("%s lacks its dataschema: %s", m.Type, m.Raw)
+		}
+		now[m.Type] = m.NATSSubject + " " + strings.Replace(got, ",dataschema:s", "", 1)
 	}
 	for _, r := range readRecorded(t) {
 		var ce outbox.CloudEvent

@@ -18,6 +18,7 @@ import (
 	"github.com/cairn-dev/cairn/outbox"
 	"github.com/cairn-dev/cairn/outbox/broker"
 	"github.com/cairn-dev/cairn/pgserver"
+	"github.com/cairn-dev/cairn/telemetry"
 )
 
 // infra is the database and broker Cairn runs on: embedded ones it started
@@ -76,6 +77,11 @@ func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger, pool
 		return nil, fmt.Errorf("CAIRN_DATABASE_URL: %w", err)
 	}
 	pcfg.MaxConns = int32(cfg.DatabaseMaxConns)
+	if telemetry.TracingEnabled() {
+		// Every statement run within a trace gets a span (the side pools
+		// copy this configuration).
+		pcfg.ConnConfig.Tracer = telemetry.PgxTracer{}
+	}
 	pcfg.ConnConfig.RuntimeParams["application_name"] = "cairn"
 	// Cairn's statements are short OLTP lookups by key. With custom plans
 	// PostgreSQL re-planned the outbox insert on every call (31,997 plans

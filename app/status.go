@@ -10,6 +10,7 @@ import (
 
 	"github.com/cairn-dev/cairn/outbox/consumer"
 	"github.com/cairn-dev/cairn/outbox/relay"
+	"github.com/cairn-dev/cairn/telemetry"
 	"github.com/cairn-dev/cairn/web"
 )
 
@@ -75,6 +76,26 @@ func consumerStatus(all []consumer.Status) []web.ConsumerStatus {
 			InFlight: s.InFlight, LastError: s.LastError, UnconsumedSeconds: s.Unconsumed.Seconds(),
 			Lease: web.ConsumerLease{Holder: s.Lease.Holder, Token: s.Lease.Token, Live: s.Lease.Live, Mine: s.Lease.Mine, Note: s.Lease.Note},
 		})
+	}
+	return out
+}
+
+// breakerModule is a module that calls outside systems through circuit
+// breakers: Breakers reports each one's state by system
+// ("closed", "half_open", "open").
+type breakerModule interface {
+	Breakers() map[string]string
+}
+
+// breakers gathers the breakers of every module that has some.
+func (a *App) breakers() []telemetry.Breaker {
+	var out []telemetry.Breaker
+	for _, name := range a.names {
+		if b, ok := a.built[name].(breakerModule); ok {
+			for system, state := range b.Breakers() {
+				out = append(out, telemetry.Breaker{System: system, State: state})
+			}
+		}
 	}
 	return out
 }

@@ -138,6 +138,7 @@ func Queue(ctx context.Context, b *pgx.Batch, events ...Event) ([]Appended, erro
 			Subject:         e.Key,
 			Time:            now,
 			DataContentType: "application/json",
+			DataSchema:      dataSchema(e.Type),
 			Data:            data,
 			CorrelationID:   md.CorrelationID,
 			CausationID:     md.CausationID,
@@ -145,6 +146,9 @@ func Queue(ctx context.Context, b *pgx.Batch, events ...Event) ([]Appended, erro
 		}
 		if ce.CorrelationID == "" {
 			ce.CorrelationID = ce.ID
+		}
+		if tp := createSpan(ctx, d.Subject(), ce.ID); tp != "" {
+			ce.TraceParent = tp
 		}
 		payload, err := json.Marshal(ce)
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go"
 
 	"github.com/cairn-dev/cairn/app"
 	"github.com/cairn-dev/cairn/config"
@@ -101,7 +102,9 @@ func (a *App) Count(sql string, args ...any) int {
 // and the CloudEvent they hold.
 type Message struct {
 	NATSSubject string
-	Raw         string
+	// Header is the NATS message's (nil for a row read from the outbox).
+	Header nats.Header
+	Raw    string
 	outbox.CloudEvent
 }
 
@@ -262,6 +265,7 @@ func (a *App) Stream(name string) Messages {
 		if err != nil {
 			a.tb.Fatalf("stream %s seq %d is not a CloudEvent: %v", name, seq, err)
 		}
+		m.Header = raw.Header
 		out = append(out, m)
 	}
 	return out

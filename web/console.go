@@ -73,7 +73,7 @@ func RegisterConsole(e *echo.Echo, status StatusFunc) {
 		return c.HTMLBlob(http.StatusOK, buf.Bytes())
 	})
 
-	e.GET("/api/v1/status", func(c echo.Context) error {
+	Handle(e, http.MethodGet, "/api/v1/status", Op{Summary: "What the operator console shows: readiness, relay, consumers", Response: Status{}}, func(c echo.Context) error {
 		s := status(c.Request().Context())
 		c.Response().Header().Set("Cache-Control", "no-store")
 		return c.JSON(http.StatusOK, s)

@@ -13,11 +13,32 @@ import (
 )
 
 func (m *Module) routes(g *echo.Group) {
-	g.POST("/accounts", m.handleAccountOpen)
-	g.GET("/accounts/:id", m.handleAccountGet)
-	g.POST("/accounts/:id/deposits", m.handleMove(m.Deposit))
-	g.POST("/accounts/:id/withdrawals", m.handleMove(m.Withdraw))
-	g.GET("/accounts/:id/events", m.handleAccountEvents)
+	idempotencyKey := []web.Param{{Name: "Idempotency-Key", Description: "Replays the first answer to a retried request with the same key and body (24 h by default); " +
+		"the replay carries Idempotent-Replayed: true. The same key with another body is 422 idempotency_key_reused."}}
+	web.Handle(g, http.MethodPost, "/accounts", web.Op{
+		Summary: "Open an account", Request: openRequest{}, Response: accountResponse{}, Status: http.StatusCreated,
+	}, m.handleAccountOpen)
+	web.Handle(g, http.MethodGet, "/accounts/:id", web.Op{
+		Summary: "Read an account, now or as of a moment (folded from its events)", Response: accountResponse{},
+		Query:  []web.Param{{Name: "as_of", Format: "date-time", Description: "RFC 3339 time: the balance and version then"}},
+		Errors: []int{http.StatusBadRequest},
+	}, m.handleAccountGet)
+	web.Handle(g, http.MethodPost, "/accounts/:id/deposits", web.Op{
+		Summary: "Pay money into an account", Request: moveRequest{}, Response: Movement{}, Status: http.StatusCreated,
+		Header: idempotencyKey, Errors: []int{http.StatusUnprocessableEntity},
+	}, m.handleMove(m.Deposit))
+	web.Handle(g, http.MethodPost, "/accounts/:id/withdrawals", web.Op{
+		Summary: "Take money out of an account", Request: moveRequest{}, Response: Movement{}, Status: http.StatusCreated,
+		Header: idempotencyKey, Errors: []int{http.StatusUnprocessableEntity},
+	}, m.handleMove(m.Withdraw))
+	web.Handle(g, http.MethodGet, "/accounts/:id/events", web.Op{
+		Summary: "The account's history, oldest first, a page at a time", Response: historyResponse{},
+		Query: []web.Param{
+			{Name: "after_version", Type: "integer", Description: "only entries after this version"},
+			{Name: "limit", Type: "integer", Description: "1 to 1000, default 100"},
+		},
+		Errors: []int{http.StatusBadRequest},
+	}, m.handleAccountEvents)
 }
 
 type openRequest struct {

@@ -6,10 +6,18 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/cairn-dev/cairn/web"
 )
 
 func (m *Module) routes(g *echo.Group) {
-	g.GET("/mail/messages", m.handleMessageList)
+	web.Handle(g, http.MethodGet, "/mail/messages", web.Op{
+		Summary:     "The mailbox: emails sent to an address, newest first",
+		Description: "Only while mail stays in the process (CAIRN_SMTP_URL empty); 404 when it goes out over SMTP.",
+		Response:    messageListResponse{},
+		Query:       []web.Param{{Name: "to", Description: "the recipient's address"}},
+		Errors:      []int{http.StatusNotFound},
+	}, m.handleMessageList)
 }
 
 type messageResponse struct {

@@ -15,10 +15,26 @@ import (
 )
 
 func (m *Module) routes(g *echo.Group) {
-	g.POST("/users", m.handleUserCreate)
-	g.POST("/users/activate", m.handleUserActivate)
-	g.POST("/users/activation-emails", m.handleActivationEmailCreate)
-	g.GET("/users/:id", m.handleUserGet)
+	web.Handle(g, http.MethodPost, "/users", web.Op{
+		Summary:     "Sign up: create a pending account and send its activation email",
+		Description: "Appends users.account_created.v1 and the internal users.activation_requested.v1.",
+		Request:     signUpRequest{}, Response: userResponse{}, Status: http.StatusCreated,
+		Errors: []int{http.StatusConflict},
+	}, m.handleUserCreate)
+	web.Handle(g, http.MethodPost, "/users/activate", web.Op{
+		Summary: "Activate an account with the token from its activation email",
+		Request: activateRequest{}, Response: activateResponse{},
+	}, m.handleUserActivate)
+	web.Handle(g, http.MethodPost, "/users/activation-emails", web.Op{
+		Summary: "Send a new activation email to a pending account",
+		Description: "Answers 202 whatever the address, so it reveals nothing about accounts; for a pending account the earlier links stop working. " +
+			"Rate-limited per address: 429 with Retry-After.",
+		Request: activationEmailRequest{}, Response: activationEmailResponse{}, Status: http.StatusAccepted,
+		Errors: []int{http.StatusTooManyRequests},
+	}, m.handleActivationEmailCreate)
+	web.Handle(g, http.MethodGet, "/users/:id", web.Op{
+		Summary: "Read a user", Response: userResponse{},
+	}, m.handleUserGet)
 }
 
 type signUpRequest struct {

@@ -53,6 +53,10 @@ func Connect(url, name string, log *slog.Logger, opts ...nats.Option) (*nats.Con
 		// to a replica that can still reach NATS.
 		nats.PingInterval(2 * time.Second),
 		nats.MaxPingsOutstanding(3),
+		// While disconnected, a publish (a pull request, an ack) fails at
+		// once instead of waiting in a buffer: a consumer then sees that
+		// it cannot reach NATS and gives its lease to a replica that can.
+		nats.ReconnectBufSize(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil { // nil: we closed it
 				log.Warn("nats disconnected", "err", err)

@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/cairn-dev/cairn/errs"
+	"github.com/cairn-dev/cairn/web"
 )
 
 var (
@@ -22,9 +23,27 @@ var (
 // configured they answer 403 admin_disabled.
 func (r *Runtime) RegisterAdmin(g *echo.Group, token string) {
 	g.Use(requireToken(token))
-	g.GET("/dead-letters", r.handleDeadLetterList)
-	g.POST("/dead-letters/:id/retry", r.handleDeadLetterRetry)
-	g.DELETE("/dead-letters/:id", r.handleDeadLetterDiscard)
+	web.Handle(g, http.MethodGet, "/dead-letters", web.Op{
+		Summary: "List dead letters, oldest first", Response: deadLetterList{}, Admin: true,
+		Query: []web.Param{
+			{Name: "consumer", Description: "only this consumer's"},
+			{Name: "limit", Type: "integer", Description: "1 to 1000, default 100"},
+		},
+		Errors: []int{http.StatusBadRequest},
+	}, r.handleDeadLetterList)
+	web.Handle(g, http.MethodPost, "/dead-letters/:id/retry", web.Op{
+		Summary: "Run the dead letter's handler again now; on success it is removed", Response: retryResponse{}, Admin: true,
+		Errors: []int{http.StatusBadRequest, http.StatusConflict},
+	}, r.handleDeadLetterRetry)
+	web.Handle(g, http.MethodDelete, "/dead-letters/:id", web.Op{
+		Summary: "Discard a dead letter for good", Admin: true, Errors: []int{http.StatusBadRequest},
+	}, r.handleDeadLetterDiscard)
+	web.Handle(g, http.MethodPost, "/consumers/:consumer/pause", web.Op{
+		Summary: "Pause a consumer on every replica until it is resumed", Request: PauseRequest{}, Response: PauseResponse{}, Admin: true,
+	}, r.handleConsumerPause)
+	web.Handle(g, http.MethodPost, "/consumers/:consumer/resume", web.Op{
+		Summary: "Resume a paused consumer", Response: PauseResponse{}, Admin: true,
+	}, r.handleConsumerResume)
 }
 
 func requireToken(token string) echo.MiddlewareFunc {

@@ -158,6 +158,11 @@ func leaseName(consumer string) string { return "consumer:" + consumer }
 func (r *Runtime) Run(ctx context.Context) error {
 	r.running.Store(true)
 	defer r.running.Store(false)
+	// Before any consumer starts: one paused by an operator stays paused
+	// across restarts.
+	if err := r.readPauses(ctx); err != nil {
+		r.log.Warn("cannot read the consumers' pauses", "err", err)
+	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); r.observe(ctx) }()

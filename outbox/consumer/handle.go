@@ -26,13 +26,18 @@ func (r *Runtime) deliver(ctx context.Context, w *work, m jetstream.Msg) {
 		return
 	}
 	attempt := 1
-	if meta, err := m.Metadata(); err == nil && meta.NumDelivered > 0 {
-		attempt = int(meta.NumDelivered)
+	if meta, err := m.Metadata(); err == nil {
+		if meta.NumDelivered > 0 {
+			attempt = int(meta.NumDelivered)
+		}
+		if meta.NumDelivered > 1 || meta.Sequence.Stream <= w.redeliverUpTo {
+			w.st.n.redelivered.Add(1)
+		}
 	}
 	me := &attempt // this delivery's identity at the gate
 	var eff effectResult
 	for {
-		if !w.gate.wait(ctx, me) {
+		if !w.st.waitWhileHeld(ctx) || !w.gate.wait(ctx, me) {
 			return
 		}
 		// The last moment to notice a term that ended: the fence in the
@@ -44,6 +49,9 @@ func (r *Runtime) deliver(ctx context.Context, w *work, m jetstream.Msg) {
 		err := r.handleOnce(ctx, s, d, w.term, &eff, nil)
 		if ctx.Err() != nil || errors.Is(err, errFenced) {
 			return
+		}
+		if err != nil {
+			w.st.n.failed.Add(1)
 		}
 		if err == nil {
 			w.gate.reopen(me)
@@ -92,11 +100,15 @@ func (r *Runtime) handleOnce(ctx context.Context, s outbox.Subscription, d outbo
 		corr = d.Event.ID
 	}
 	hctx := outbox.WithMetadata(ctx, outbox.Metadata{CorrelationID: corr, CausationID: d.Event.ID, TraceParent: d.Event.TraceParent})
+	hctx, endSpan := processSpan(hctx, s, d)
+	defer func() { endSpan(err) }()
 	done, err := r.processed(hctx, s.Consumer, d.Event.ID)
 	if err != nil {
 		return err
 	}
+	n := r.counts(s.Consumer)
 	if done {
+		n.duplicates.Add(1)
 		if also != nil {
 			return pgx.BeginFunc(hctx, r.db, also)
 		}
@@ -119,8 +131,12 @@ func (r *Runtime) handleOnce(ctx context.Context, s outbox.Subscription, d outbo
 		}
 		return nil
 	})
-	if errors.Is(err, errHandledMeanwhile) {
+	switch {
+	case errors.Is(err, errHandledMeanwhile):
+		n.duplicates.Add(1)
 		return nil
+	case err == nil:
+		n.handled.Add(1)
 	}
 	return err
 }

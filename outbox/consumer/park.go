@@ -21,6 +21,7 @@ func (r *Runtime) parkAndAck(ctx context.Context, w *work, m jetstream.Msg, ev o
 	for w.term.Valid() {
 		err := r.park(ctx, w.s.Consumer, m, ev, attempts, cause, w.term)
 		if err == nil {
+			w.st.n.deadLettered.Add(1)
 			log.Error("event parked as a dead letter", "attempts", attempts, "err", cause)
 			if err := m.Ack(); err != nil {
 				log.Warn("ack of parked event failed", "err", err)

@@ -42,7 +42,10 @@ func (r *Runtime) consume(ctx context.Context, t *lease.Term, s outbox.Subscript
 		}
 		return err
 	}
-	w := &work{r: r, s: s, term: t, st: st, lanes: map[string]*lane{}, pending: map[jetstream.Msg]bool{}, gate: newGate()}
+	w := &work{r: r, s: s, term: t, st: st, lanes: map[string]*lane{}, pending: map[jetstream.Msg]bool{}, gate: newGate(),
+		// Looked up before any reset: what the durable had delivered
+		// before this term, which a reset delivers again.
+		redeliverUpTo: cons.CachedInfo().Delivered.Stream}
 	st.setWork(w)
 	lctx, cancel := context.WithCancel(ctx)
 	defer func() { cancel(); w.wg.Wait() }()
@@ -73,7 +76,7 @@ func (r *Runtime) consume(ctx context.Context, t *lease.Term, s outbox.Subscript
 		// A pull request must not outlive the term: the next holder's
 		// redeliveries would go to it.
 		wait := min(fetchWait, t.Remaining()-250*time.Millisecond)
-		if room <= 0 || w.gate.isClosed() || wait < 50*time.Millisecond {
+		if room <= 0 || w.gate.isClosed() || st.heldByOperator() || wait < 50*time.Millisecond {
 			sleepCtx(ctx, 50*time.Millisecond)
 			continue
 		}
@@ -103,6 +106,10 @@ type work struct {
 	pending map[jetstream.Msg]bool
 	gate    *gate
 	wg      sync.WaitGroup
+	// redeliverUpTo is the last stream sequence the durable had delivered
+	// when this term took it over: a message up to it is a redelivery,
+	// though a reset starts its delivery count again at 1.
+	redeliverUpTo uint64
 }
 
 // lane is the queue of one key's messages, handled one at a time.
@@ -117,6 +124,9 @@ func (w *work) inFlight() int {
 // note is what the holder says in its lease row: consuming, or paused
 // while an outside system is down; "" before the first fetch.
 func (w *work) note() string {
+	if w.st.heldByOperator() {
+		return notePaused + "by an operator"
+	}
 	if w.gate.isClosed() {
 		return notePaused + w.gate.why()
 	}

@@ -21,8 +21,9 @@ const (
 	// Starting: this replica won the lease and is declaring or resetting
 	// the durable consumer.
 	Starting State = "starting"
-	// Paused: this replica holds the lease, and an outside system is down
-	// (outbox.Unavailable); it retries one event slowly.
+	// Paused: this replica holds the lease, and either an outside system
+	// is down (outbox.Unavailable; it retries one event slowly) or an
+	// operator paused the consumer (Pause); PausedBy says which.
 	Paused State = "paused"
 	// StandingBy: another replica holds the lease, or nobody does and this
 	// one has not failed.
@@ -51,7 +52,19 @@ type Status struct {
 	// someone is); past Options.FailingAfter, Ready reports it.
 	Unconsumed time.Duration `json:"unconsumed"`
 	Lease      LeaseStatus   `json:"lease"`
+	// Pauses say why the consumer handles no events, if it does not:
+	// PausedByOperator (Pause, seen by every replica) and, on the holder,
+	// PausedByOutsideSystem. Empty when it is not paused.
+	Pauses []string `json:"pauses,omitempty"`
+	// Counts are this replica's counters.
+	Counts Counts `json:"counts"`
 }
+
+// The reasons in Status.Pauses: a fixed set, used as a metric label.
+const (
+	PausedByOperator      = "operator"
+	PausedByOutsideSystem = "outside_system"
+)
 
 // LeaseStatus is the consumer's lease as last read from outbox.leases.
 type LeaseStatus struct {
@@ -78,6 +91,9 @@ type state struct {
 	row       lease.Row
 	rowSeen   bool
 	badSince  time.Time // first moment nobody was seen consuming; zero while someone is
+	held      operatorPause
+
+	n counters
 }
 
 func (st *state) holding() bool {
@@ -158,7 +174,6 @@ func (r *Runtime) observe(ctx context.Context) {
 	for {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		rows, err := lease.Read(cctx, r.opt.LeasePool, names)
-		cancel()
 		if err == nil {
 			for c, st := range r.states {
 				row, ok := rows[leaseName(c)]
@@ -167,6 +182,10 @@ func (r *Runtime) observe(ctx context.Context) {
 		} else if ctx.Err() == nil {
 			r.log.Warn("cannot read the consumers' leases", "err", err)
 		}
+		if err := r.readPauses(cctx); err != nil && ctx.Err() == nil {
+			r.log.Warn("cannot read the consumers' pauses", "err", err)
+		}
+		cancel()
 		if !sleepCtx(ctx, time.Second) {
 			return
 		}
@@ -196,9 +215,12 @@ func (st *state) status(consumer, eventType string, running bool, me string) Sta
 	}
 	w := st.work
 	paused := w != nil && w.gate.isClosed()
+	held := st.held
 	switch {
 	case !running:
 		s.State = Stopped
+	case held.on && st.term != nil:
+		s.State, s.Reason = Paused, "paused by an operator: "+held.reason
 	case st.term != nil && paused:
 		s.State, s.Reason = Paused, w.gate.why()
 	case st.term != nil && st.consuming:
@@ -215,6 +237,13 @@ func (st *state) status(consumer, eventType string, running bool, me string) Sta
 	st.mu.Unlock()
 	if w != nil {
 		s.InFlight = w.inFlight()
+	}
+	s.Counts = st.n.load()
+	if held.on {
+		s.Pauses = append(s.Pauses, PausedByOperator)
+	}
+	if running && paused {
+		s.Pauses = append(s.Pauses, PausedByOutsideSystem)
 	}
 	return s
 }

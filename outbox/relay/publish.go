@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,6 +60,7 @@ type round struct {
 	dupIn    string // in this stream
 	done     chan struct{}
 	closed   bool
+	sent     time.Time // when its messages went out
 }
 
 // publisher sends one term's messages and collects their acks on a reply
@@ -108,6 +110,23 @@ const TermHeader = "Cairn-Relay-Term"
 // the size check against the server's max_payload.
 const relayHeaderBytes = 256
 
+// traceParent finds the CloudEvent's traceparent attribute in its encoded
+// form without decoding it: outbox.Queue writes it as a plain JSON string
+// of the W3C format, which has no character JSON escapes.
+func traceParent(payload []byte) string {
+	const key = `"traceparent":"`
+	i := bytes.Index(payload, []byte(key))
+	if i < 0 {
+		return ""
+	}
+	rest := payload[i+len(key):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 || j > 128 {
+		return ""
+	}
+	return string(rest[:j])
+}
+
 // streamOf returns the stream a subject belongs to.
 func streamOf(subject string) string {
 	switch {
@@ -129,7 +148,13 @@ func (p *publisher) send(rd *round, chains map[string]*chain, ackTimeout time.Du
 		msgs[i] = &nats.Msg{Subject: m.subject, Data: m.payload, Header: nats.Header{
 			jetstream.MsgIDHeader: []string{m.id},
 			TermHeader:            []string{p.token},
+			"Content-Type":        []string{outbox.ContentType},
 		}}
+		if tp := traceParent(m.payload); tp != "" {
+			// Lowercase, as W3C Trace Context names it; nats.Header.Set
+			// would canonicalise it.
+			msgs[i].Header["traceparent"] = []string{tp}
+		}
 		replyOf[i] = -1
 	}
 	if rd.atomic {

@@ -45,6 +45,10 @@ const LeaseName = "relay"
 
 // Options tune the relay. The zero value of each field means its default.
 type Options struct {
+	// OnPublished, if set, is told of every acknowledged round: how many
+	// events it published and how long from sending them to the last ack
+	// (the cairn_relay_publish_duration_seconds histogram).
+	OnPublished func(events int, took time.Duration)
 	// BatchSize is how many rows are read and published per round (at most
 	// 1000 with AtomicBatches: the server's limit per batch).
 	BatchSize int

@@ -41,10 +41,12 @@ func (l *leader) submit(ctx context.Context, rows []row) (*round, error) {
 	if err := l.term.Check(); err != nil {
 		return nil, err
 	}
+	rd.sent = time.Now()
 	if err := l.pub.send(rd, l.chains, l.r.opt.AckTimeout); err != nil {
 		l.r.publishErrors.Add(1)
 		return nil, err
 	}
+	traceSend(rd)
 	return rd, nil
 }
 
@@ -78,6 +80,9 @@ func (l *leader) await(ctx context.Context, rd *round) error {
 		}
 	}
 	l.r.published.Add(uint64(len(rd.msgs)))
+	if h := l.r.opt.OnPublished; h != nil && len(rd.msgs) > 0 {
+		h(len(rd.msgs), time.Since(rd.sent))
+	}
 	return nil
 }
 

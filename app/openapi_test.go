@@ -1,0 +1,155 @@
+package app_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/cairn-dev/cairn/config"
+	"github.com/cairn-dev/cairn/outbox"
+	"github.com/cairn-dev/cairn/testenv"
+)
+
+// /openapi.json is a valid OpenAPI 3.1 document (against the official
+// schema), documents exactly the routes the app serves under /api/v1 (a
+// route registered without web.Handle fails this, and so does a documented
+// one the app no longer serves), and every answer of a session that calls
+// every route, successes and errors, matches the schema documented for
+// its status. The API reference renders every operation.
+func TestOpenAPIDocumentIsValidAndComplete(t *testing.T) {
+	const token = "openapi-test-token"
+	a := testenv.StartApp(t, testenv.AppOptions{Config: func(c *config.Config) { c.AdminToken = token }})
+	r := testenv.Do(t, "GET", a.URL+"/openapi.json", nil)
+	if r.Status != 200 {
+		t.Fatalf("/openapi.json: %d %s", r.Status, r.Raw)
+	}
+	raw := []byte(r.Raw)
+	if err := mustMetaSchema(t, "openapi-3.1.schema.json").Validate(mustJSON(t, raw)); err != nil {
+		t.Fatalf("not a valid OpenAPI 3.1 document: %v", err)
+	}
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Undocumented bool                       `json:"x-undocumented"`
+			Responses    map[string]json.RawMessage `json:"responses"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+
+	// Parity: the routes and the document name the same operations.
+	served := map[string]bool{}
+	param := regexp.MustCompile(`:([a-z_]+)`)
+	for _, rt := range a.App.Routes() {
+		if strings.HasPrefix(rt.Path, "/api/v1/") && rt.Method != "echo_route_not_found" {
+			served[rt.Method+" "+param.ReplaceAllString(rt.Path, "{$1}")] = true
+		}
+	}
+	documented := map[string]bool{}
+	for path, item := range doc.Paths {
+		for method, op := range item {
+			key := strings.ToUpper(method) + " " + path
+			documented[key] = true
+			if op.Undocumented {
+				t.Errorf("%s is served without documentation: register it with web.Handle", key)
+			}
+			if !served[key] {
+				t.Errorf("%s is documented but not served", key)
+			}
+		}
+	}
+	for key := range served {
+		if !documented[key] {
+			t.Errorf("%s is served but not in /openapi.json", key)
+		}
+	}
+
+	// Every answer matches its documented schema.
+	schemas := newDocSchemas(t, "https://cairn.test/openapi.json", raw)
+	checked := map[string]bool{}
+	call := func(method, route, path string, body any, wantStatus int, header ...string) testenv.Response {
+		t.Helper()
+		resp := testenv.Do(t, method, a.URL+path, body, header...)
+		if resp.Status != wantStatus {
+			t.Fatalf("%s %s: %d %s, want %d", method, path, resp.Status, resp.Raw, wantStatus)
+		}
+		status := strconv.Itoa(resp.Status)
+		if _, ok := doc.Paths[route][strings.ToLower(method)].Responses[status]; !ok {
+			t.Errorf("%s %s answered %s, which is not documented", method, route, status)
+			return resp
+		}
+		ptr := "/paths/" + pointerEscape(route) + "/" + strings.ToLower(method) + "/responses/" + status
+		if resp.Raw == "" {
+			return resp
+		}
+		if err := schemas.validate(t, ptr+"/content/application~1json/schema", []byte(resp.Raw)); err != nil {
+			t.Errorf("%s %s answered %s that does not match its schema: %v\n%s", method, path, status, err, resp.Raw)
+		}
+		checked[strings.ToUpper(method)+" "+route] = true
+		return resp
+	}
+	admin := []string{"Authorization", "Bearer " + token}
+	const nobody = "0193a3b0-0000-7000-8000-000000000000"
+
+	u := call("POST", "/api/v1/users", "/api/v1/users", map[string]string{"username": "Ada", "email": "ada@example.com", "password": "correct horse battery"}, 201)
+	call("POST", "/api/v1/users", "/api/v1/users", map[string]string{"username": "Ada"}, 400)
+	call("POST", "/api/v1/users", "/api/v1/users", map[string]string{"username": "Ada2", "email": "ada@example.com", "password": "correct horse battery"}, 409)
+	call("GET", "/api/v1/users/{id}", "/api/v1/users/"+u.Body["id"].(string), nil, 200)
+	call("GET", "/api/v1/users/{id}", "/api/v1/users/"+nobody, nil, 404)
+	call("POST", "/api/v1/users/activation-emails", "/api/v1/users/activation-emails", map[string]string{"email": "ada@example.com"}, 202)
+	call("POST", "/api/v1/users/activation-emails", "/api/v1/users/activation-emails", map[string]string{"email": "ada@example.com"}, 429)
+	a.Drain()
+	var token2 string
+	for _, m := range a.Stream(outbox.InternalStream) {
+		var d struct{ Token string }
+		_ = json.Unmarshal(m.Data, &d)
+		token2 = d.Token
+	}
+	call("POST", "/api/v1/users/activate", "/api/v1/users/activate", map[string]string{"token": "nope"}, 400)
+	call("POST", "/api/v1/users/activate", "/api/v1/users/activate", map[string]string{"token": token2}, 200)
+	call("GET", "/api/v1/mail/messages", "/api/v1/mail/messages?to=ada@example.com", nil, 200)
+
+	acc := call("POST", "/api/v1/accounts", "/api/v1/accounts", map[string]string{"owner": "Ada", "currency": "EUR"}, 201).Body["id"].(string)
+	call("GET", "/api/v1/accounts/{id}", "/api/v1/accounts/"+acc, nil, 200)
+	call("GET", "/api/v1/accounts/{id}", "/api/v1/accounts/"+acc+"?as_of=yesterday", nil, 400)
+	call("POST", "/api/v1/accounts/{id}/deposits", "/api/v1/accounts/"+acc+"/deposits", map[string]int{"amount": 500}, 201, "Idempotency-Key", "d-1")
+	call("POST", "/api/v1/accounts/{id}/withdrawals", "/api/v1/accounts/"+acc+"/withdrawals", map[string]int{"amount": 5000}, 422)
+	call("POST", "/api/v1/accounts/{id}/withdrawals", "/api/v1/accounts/"+acc+"/withdrawals", map[string]int{"amount": 50}, 201)
+	call("GET", "/api/v1/accounts/{id}/events", "/api/v1/accounts/"+acc+"/events?limit=1", nil, 200)
+	call("GET", "/api/v1/accounts/{id}/events", "/api/v1/accounts/"+acc+"/events?limit=0", nil, 400)
+	call("GET", "/api/v1/status", "/api/v1/status", nil, 200)
+
+	call("GET", "/api/v1/admin/dead-letters", "/api/v1/admin/dead-letters", nil, 401)
+	call("GET", "/api/v1/admin/dead-letters", "/api/v1/admin/dead-letters?limit=5", nil, 200, admin...)
+	call("POST", "/api/v1/admin/dead-letters/{id}/retry", "/api/v1/admin/dead-letters/"+nobody+"/retry", nil, 404, admin...)
+	call("DELETE", "/api/v1/admin/dead-letters/{id}", "/api/v1/admin/dead-letters/"+nobody, nil, 404, admin...)
+	call("POST", "/api/v1/admin/consumers/{consumer}/pause", "/api/v1/admin/consumers/mail_activation_email/pause", map[string]string{"reason": "test"}, 200, admin...)
+	call("POST", "/api/v1/admin/consumers/{consumer}/resume", "/api/v1/admin/consumers/mail_activation_email/resume", nil, 200, admin...)
+	call("POST", "/api/v1/admin/consumers/{consumer}/resume", "/api/v1/admin/consumers/nope/resume", nil, 404, admin...)
+
+	var unchecked []string
+	for key := range served {
+		if !checked[key] {
+			unchecked = append(unchecked, key)
+		}
+	}
+	sort.Strings(unchecked)
+	if len(unchecked) > 0 {
+		t.Errorf("no answer of these routes was checked against its schema; call them above: %v", unchecked)
+	}
+
+	ref := testenv.Do(t, "GET", a.URL+"/docs/api", nil)
+	if ref.Status != http.StatusOK || !strings.Contains(ref.Raw, "<title>Cairn API reference</title>") {
+		t.Fatalf("/docs/api: %d", ref.Status)
+	}
+	for key := range served {
+		method, path, _ := strings.Cut(key, " ")
+		if !strings.Contains(ref.Raw, ">"+method+"</span><code>"+path+"</code>") {
+			t.Errorf("the API reference lacks %s", key)
+		}
+	}
+}
