@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/cairn-dev/cairn/outbox/lake"
 )
 
 type cursor struct{ txid, seq int64 }
@@ -33,6 +35,7 @@ type row struct {
 type ackedAt struct {
 	at   cursor
 	when time.Time
+	acks []lake.Ack // where the batch's rows were stored, for the lake
 }
 
 // leader is the state of one leadership term, on the connection that holds
@@ -195,7 +198,13 @@ func (l *leader) readAndBookkeep(ctx context.Context) ([]row, error) {
 	if persist {
 		b.Queue(persistCursorSQL, l.cur.txid, l.cur.seq)
 	}
-	del, doDelete := l.dueForDelete(time.Now())
+	del, acks, doDelete := l.dueForDelete(time.Now())
+	if doDelete && l.r.opt.Lake != nil {
+		// The lake moves the rows instead, on its own connection.
+		l.r.opt.Lake.Move(lake.Range{From: lake.Cursor{TxID: l.deleted.txid, Seq: l.deleted.seq}, To: lake.Cursor{TxID: del.txid, Seq: del.seq}, Acks: acks,
+			Fence: lake.Fence{Cond: holdsLeaderLock, Token: int64(l.conn.PgConn().PID())}})
+		l.deleted, doDelete = del, false
+	}
 	if doDelete {
 		b.Queue(deleteSQL, l.deleted.txid, l.deleted.seq, del.txid, del.seq)
 	}
@@ -269,22 +278,24 @@ func (l *leader) skipSeen(rows []row) []row {
 }
 
 // dueForDelete returns the newest acked cursor older than the delete delay,
-// once the oldest has waited deleteEvery more.
-func (l *leader) dueForDelete(now time.Time) (cursor, bool) {
+// once the oldest has waited deleteEvery more, and the acks up to it.
+func (l *leader) dueForDelete(now time.Time) (cursor, []lake.Ack, bool) {
 	if len(l.acked) == 0 || now.Sub(l.acked[0].when) < l.r.opt.DeleteDelay+deleteEvery {
-		return cursor{}, false
+		return cursor{}, nil, false
 	}
 	var due cursor
+	var acks []lake.Ack
 	n := 0
 	for n < len(l.acked) && now.Sub(l.acked[n].when) >= l.r.opt.DeleteDelay {
 		due = l.acked[n].at
+		acks = append(acks, l.acked[n].acks...)
 		n++
 	}
 	if n == 0 {
-		return cursor{}, false
+		return cursor{}, nil, false
 	}
 	l.acked = l.acked[n:]
-	return due, due.after(l.deleted)
+	return due, acks, due.after(l.deleted)
 }
 
 func (l *leader) setIdle(ctx context.Context, idle bool) error {

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cairn-dev/cairn/outbox"
+	"github.com/cairn-dev/cairn/outbox/lake"
 )
 
 type inflight struct {
@@ -41,9 +42,16 @@ func (l *leader) await(ctx context.Context, in *inflight) error {
 	r := l.r
 	timer := time.NewTimer(r.opt.AckTimeout)
 	defer timer.Stop()
+	var acks []lake.Ack
+	if r.opt.Lake != nil {
+		acks = make([]lake.Ack, 0, len(in.futures))
+	}
 	for i, f := range in.futures {
 		select {
-		case <-f.Ok():
+		case a := <-f.Ok():
+			if acks != nil {
+				acks = append(acks, lake.Ack{ID: in.rows[i].id, Stream: a.Stream, Seq: a.Sequence})
+			}
 		case err := <-f.Err():
 			r.publishErrors.Add(1)
 			return fmt.Errorf("relay: publish %s (event %s): %w", in.rows[i].subject, in.rows[i].id, err)
@@ -56,7 +64,7 @@ func (l *leader) await(ctx context.Context, in *inflight) error {
 	}
 	l.cur = in.rows[len(in.rows)-1].at
 	l.unpersist += len(in.rows)
-	l.acked = append(l.acked, ackedAt{at: l.cur, when: time.Now()})
+	l.acked = append(l.acked, ackedAt{at: l.cur, when: time.Now(), acks: acks})
 	r.published.Add(uint64(len(in.rows)))
 	return nil
 }

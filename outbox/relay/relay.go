@@ -26,6 +26,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cairn-dev/cairn/outbox/lake"
 )
 
 // lockKey is the advisory lock that elects the leader ("cairn" + "relay").
@@ -52,6 +54,10 @@ type Options struct {
 	AckTimeout time.Duration
 	// MaxBackoff caps the wait between attempts after an error.
 	MaxBackoff time.Duration
+	// Lake, if set, takes each range of published rows the relay would
+	// delete and moves it into the lake instead (lake.Mover), with the
+	// rows' publish acks; it must not block.
+	Lake interface{ Move(lake.Range) }
 	// Name identifies this process in logs and in outbox.relay.leader.
 	Name   string
 	Logger *slog.Logger

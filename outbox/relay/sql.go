@@ -1,5 +1,7 @@
 package relay
 
+import "fmt"
+
 // readSQL returns the next rows after the cursor, only from transactions
 // older than the oldest one still running: a transaction that got an earlier
 // id but commits later is still invisible now, and reading past it by id
@@ -38,3 +40,12 @@ const backlogSQL = `
 SELECT count(*), coalesce(extract(epoch FROM now() - min(e.created_at)), 0)::float8
 FROM outbox.events e, outbox.relay_cursor c
 WHERE (e.txid, e.seq) > (c.txid, c.seq)`
+
+// holdsLeaderLock fences the lake's moves, which run on a connection of
+// their own: the backend whose pid is param must still hold the leader's
+// advisory lock (a bigint key is classid = high 32 bits, objid = low 32).
+func holdsLeaderLock(param string) string {
+	return `EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
+		AND classid = ` + fmt.Sprint(uint64(lockKey)>>32) + ` AND objid = ` + fmt.Sprint(uint64(lockKey)&0xffffffff) + `
+		AND pid = ` + param + `::int)`
+}
