@@ -1,46 +1,25 @@
 package consumer
 
 import (
-	"crypto/subtle"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/cairn-dev/cairn/errs"
+	"github.com/cairn-dev/cairn/web"
 )
 
-var (
-	errAdminOff     = errs.New(errs.Forbidden, "admin_disabled", "admin endpoints are off: set CAIRN_ADMIN_TOKEN to enable them")
-	errAdminToken   = errs.New(errs.Unauthorized, "unauthorized", "send the admin token as Authorization: Bearer <token>")
-	errBadDeadLetID = errs.Validation(map[string]string{"id": "is not a valid dead letter id"})
-)
+var errBadDeadLetID = errs.Validation(map[string]string{"id": "is not a valid dead letter id"})
 
 // RegisterAdmin adds the dead-letter endpoints under g (/api/v1/admin):
 // list, retry and discard. They require the admin token; with none
 // configured they answer 403 admin_disabled.
 func (r *Runtime) RegisterAdmin(g *echo.Group, token string) {
-	g.Use(requireToken(token))
+	g.Use(web.RequireAdmin(token))
 	g.GET("/dead-letters", r.handleDeadLetterList)
 	g.POST("/dead-letters/:id/retry", r.handleDeadLetterRetry)
 	g.DELETE("/dead-letters/:id", r.handleDeadLetterDiscard)
-}
-
-func requireToken(token string) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			if token == "" {
-				return errAdminOff
-			}
-			got, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
-			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
-				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="cairn-admin"`)
-				return errAdminToken
-			}
-			return next(c)
-		}
-	}
 }
 
 type deadLetterList struct {
