@@ -27,6 +27,8 @@ import (
 	"github.com/cairn-dev/cairn/modules"
 	"github.com/cairn-dev/cairn/outbox"
 	"github.com/cairn-dev/cairn/outbox/consumer"
+	"github.com/cairn-dev/cairn/outbox/lake"
+	"github.com/cairn-dev/cairn/outbox/lake/streamseq"
 	"github.com/cairn-dev/cairn/outbox/relay"
 	"github.com/cairn-dev/cairn/web"
 )
@@ -60,6 +62,8 @@ type App struct {
 	sqlDB     *sql.DB
 	migrator  *migrations.Runner
 	relay     *relay.Relay
+	mover     *lake.Mover // nil with CAIRN_LAKE=off
+	lake      *lake.Lake
 	web       *echo.Echo
 	names     []string
 	built     map[string]any
@@ -72,6 +76,7 @@ type App struct {
 	listener       net.Listener
 	httpErr        chan error
 	stopRelay      func()
+	stopMover      func()
 	stopConsumers  func()
 	stopBackground func()
 	closeOnce      sync.Once
@@ -88,7 +93,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		opt.Modules = Modules()
 	}
 	a := &App{cfg: cfg, log: log, version: opt.Version, built: map[string]any{}, httpErr: make(chan error, 1),
-		stopRelay: func() {}, stopConsumers: func() {}, stopBackground: func() {}} // until Start runs them
+		stopRelay: func() {}, stopMover: func() {}, stopConsumers: func() {}, stopBackground: func() {}} // until Start runs them
 	defer func() {
 		if err != nil {
 			a.closeInfra()
@@ -114,16 +119,28 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		// every sync interval, after the previous sync finished.
 		deleteDelay = 2*cfg.NATSSyncInterval + time.Second
 	}
-	a.relay = relay.New(a.infra.pool, a.infra.js, relay.Options{
-		DeleteDelay: deleteDelay,
-		Name:        holder(),
-		Logger:      log,
-	})
+	ropt := relay.Options{DeleteDelay: deleteDelay, Name: holder(), Logger: log}
+	if cfg.LakeOn() {
+		// The lake takes the rows the relay used to delete, on a pool of
+		// its own so that a move never waits behind the API.
+		lakePool, err := a.infra.sidePool(ctx, "lake", 2, nil)
+		if err != nil {
+			return nil, err
+		}
+		a.mover, err = lake.NewMover(lakePool, lake.MoverOptions{Lookup: streamseq.Lookup{JS: a.infra.js}, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		ropt.Lake = a.mover
+	}
+	a.relay = relay.New(a.infra.pool, a.infra.js, ropt)
 
 	// The modules, each adding its routes and handlers.
 	a.web = web.NewServer(log)
 	subs := &outbox.Subscriptions{}
-	deps := modules.Deps{Pool: a.infra.pool, API: a.web.Group("/api/v1"), Pages: a.web.Group(""), Log: log, Config: cfg, Consumers: subs}
+	folds := &lake.Folds{}
+	deps := modules.Deps{Pool: a.infra.pool, API: a.web.Group("/api/v1"), Pages: a.web.Group(""), Log: log, Config: cfg,
+		Consumers: subs, Folds: folds}
 	for _, def := range opt.Modules {
 		before := len(subs.All())
 		m, err := def.Build(deps)
@@ -155,6 +172,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		Logger: log, HandlerPool: handlerPool, LeasePool: leasePool, Holder: holder(),
 	})
 	a.consumers.RegisterAdmin(a.web.Group("/api/v1/admin"), cfg.AdminToken)
+	a.lake = lake.New(a.infra.pool, folds, log)
+	a.lake.Register(a.web.Group("/api/v1"), cfg.AdminToken)
 	checks := a.checkers()
 	web.RegisterHealth(a.web, checks)
 	web.RegisterConsole(a.web, a.statusFunc(checks))
@@ -184,6 +203,9 @@ func (a *App) Start() error {
 	}
 	a.listener = ln
 	a.stopRelay = runUntilStopped(a.relay.Run)
+	if a.mover != nil {
+		a.stopMover = runUntilStopped(a.mover.Run)
+	}
 	a.stopConsumers = runUntilStopped(a.consumers.Run)
 	a.stopBackground = runUntilStopped(func(ctx context.Context) error {
 		var wg sync.WaitGroup
@@ -237,6 +259,9 @@ func (a *App) close() {
 		}
 	}
 	a.stopRelay()
+	// The lake's mover stops too: ranges it had not moved yet stay in the
+	// outbox, and the next leader moves them.
+	a.stopMover()
 	// 4. NATS and the database; the embedded servers stop.
 	a.closeInfra()
 }
@@ -311,6 +336,12 @@ func (a *App) JetStream() jetstream.JetStream { return a.infra.js }
 
 // Relay is the app's relay.
 func (a *App) Relay() *relay.Relay { return a.relay }
+
+// Lake is the app's lake (its queries).
+func (a *App) Lake() *lake.Lake { return a.lake }
+
+// Mover is the app's lake mover, nil with CAIRN_LAKE=off.
+func (a *App) Mover() *lake.Mover { return a.mover }
 
 // Subscriptions are the handlers the modules registered, as the consumer
 // runtime runs them.
