@@ -28,6 +28,7 @@ import (
 	"github.com/cairn-dev/cairn/outbox"
 	"github.com/cairn-dev/cairn/outbox/consumer"
 	"github.com/cairn-dev/cairn/outbox/lake"
+	"github.com/cairn-dev/cairn/outbox/lake/export"
 	"github.com/cairn-dev/cairn/outbox/lake/streamseq"
 	"github.com/cairn-dev/cairn/outbox/relay"
 	"github.com/cairn-dev/cairn/web"
@@ -55,20 +56,22 @@ type Options struct {
 // App is a Cairn process's whole: build it with New, run it with Start,
 // stop it with Close.
 type App struct {
-	cfg       config.Config
-	log       *slog.Logger
-	version   string
-	infra     *infra
-	sqlDB     *sql.DB
-	migrator  *migrations.Runner
-	relay     *relay.Relay
-	mover     *lake.Mover // nil with CAIRN_LAKE=off
-	lake      *lake.Lake
-	web       *echo.Echo
-	names     []string
-	built     map[string]any
-	subs      []outbox.Subscription
-	consumers *consumer.Runtime
+	cfg          config.Config
+	log          *slog.Logger
+	version      string
+	infra        *infra
+	sqlDB        *sql.DB
+	migrator     *migrations.Runner
+	relay        *relay.Relay
+	mover        *lake.Mover // nil with CAIRN_LAKE=off
+	lake         *lake.Lake
+	exporter     *export.Exporter // nil with CAIRN_LAKE_EXPORT_INTERVAL=0
+	exportLeases *pgxpool.Pool
+	web          *echo.Echo
+	names        []string
+	built        map[string]any
+	subs         []outbox.Subscription
+	consumers    *consumer.Runtime
 	// background are the modules with work of their own besides requests
 	// and events (the ledger sweeps expired idempotency keys).
 	background []backgroundModule
@@ -77,6 +80,7 @@ type App struct {
 	httpErr        chan error
 	stopRelay      func()
 	stopMover      func()
+	stopExporter   func()
 	stopConsumers  func()
 	stopBackground func()
 	closeOnce      sync.Once
@@ -93,7 +97,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		opt.Modules = Modules()
 	}
 	a := &App{cfg: cfg, log: log, version: opt.Version, built: map[string]any{}, httpErr: make(chan error, 1),
-		stopRelay: func() {}, stopMover: func() {}, stopConsumers: func() {}, stopBackground: func() {}} // until Start runs them
+		stopRelay: func() {}, stopMover: func() {}, stopExporter: func() {}, stopConsumers: func() {}, stopBackground: func() {}} // until Start runs them
 	defer func() {
 		if err != nil {
 			a.closeInfra()
@@ -174,6 +178,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	a.consumers.RegisterAdmin(a.web.Group("/api/v1/admin"), cfg.AdminToken)
 	a.lake = lake.New(a.infra.pool, folds, log)
 	a.lake.Register(a.web.Group("/api/v1"), cfg.AdminToken)
+	if err := a.openExporter(ctx); err != nil {
+		return nil, err
+	}
 	checks := a.checkers()
 	web.RegisterHealth(a.web, checks)
 	web.RegisterConsole(a.web, a.statusFunc(checks))
@@ -205,6 +212,9 @@ func (a *App) Start() error {
 	a.stopRelay = runUntilStopped(a.relay.Run)
 	if a.mover != nil {
 		a.stopMover = runUntilStopped(a.mover.Run)
+	}
+	if a.exporter != nil {
+		a.stopExporter = runUntilStopped(func(ctx context.Context) error { return a.exporter.Run(ctx, a.exportLeases) })
 	}
 	a.stopConsumers = runUntilStopped(a.consumers.Run)
 	a.stopBackground = runUntilStopped(func(ctx context.Context) error {
@@ -249,6 +259,7 @@ func (a *App) close() {
 	// what they appended is in the outbox.
 	a.stopConsumers()
 	a.stopBackground()
+	a.stopExporter()
 	// 3. Relay: the leader publishes what is left, then stops.
 	if a.relay.State() == relay.Leader {
 		select {
@@ -268,6 +279,9 @@ func (a *App) close() {
 
 // closeInfra closes the database and NATS, and stops embedded servers.
 func (a *App) closeInfra() {
+	if a.exporter != nil {
+		_ = a.exporter.Close()
+	}
 	if a.sqlDB != nil {
 		_ = a.sqlDB.Close()
 	}

@@ -60,6 +60,7 @@ func StartApp(tb testing.TB, o AppOptions) *App {
 	cfg := config.Default()
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.DatabaseURL, cfg.NATSURL = a.DB.URL, a.NATS.URL()
+	cfg.DataDir = tb.TempDir() // the lake's export folder, among others
 	if o.Config != nil {
 		o.Config(&cfg)
 	}
