@@ -14,6 +14,8 @@ else ifeq ($(BENCH),ledger)
 BENCH_PATTERN := ^BenchmarkLedger$$
 else ifeq ($(BENCH),mail)
 BENCH_PATTERN := ^BenchmarkAPIUnderMail$$
+else ifeq ($(BENCH),lake)
+BENCH_PATTERN := ^BenchmarkLake$$
 else
 BENCH_PATTERN := $(BENCH)
 endif
@@ -36,8 +38,11 @@ test: postgres
 # TestStaysAwakeUnderSteadyLoad compares idle counts under load, which the
 # detector's slowdown distorts; it ran without -race just above.
 	$(GO) test -race -count=1 -timeout 20m -skip '^TestStaysAwakeUnderSteadyLoad$$' ./outbox/...
+# The lake's Parquet files read back by DuckDB: a module of its own, because
+# DuckDB's driver needs cgo and the cairn binary is built without it.
+	cd integration_test/duckdb && CGO_ENABLED=1 $(GO) test -count=1 -timeout 10m ./...
 
-## bench: benchmarks (BENCH=relay, BENCH=ledger or BENCH=mail for one); ends with one JSON line
+## bench: benchmarks (BENCH=relay, ledger, mail or lake for one); ends with one JSON line
 bench: postgres
 	$(GO) test ./integration_test -run '^$$' -bench '$(BENCH_PATTERN)' -benchtime 1x -timeout 60m | tee bench.out
 	@grep '^{"bench"' bench.out | sed -e 's/^{"bench":"[a-z]*",*//' -e 's/}$$//' | paste -sd, - | sed -e 's/^/{/' -e 's/$$/}/'

@@ -194,6 +194,7 @@ func (e *Exporter) ExportOnce(ctx context.Context, term *lease.Term) (Report, er
 		return rep, e.cleanUp(ctx, m, now, term)
 	}
 
+	e.log.Info("lake export writing", "from", from, "head", head, "compact", compact)
 	ws := &writers{b: e.bucket, ctx: ctx, open: map[string]*fileWriter{}}
 	periods, err := e.writeRun(ctx, ws, from, head, m.Through, now)
 	if err != nil {
