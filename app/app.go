@@ -126,8 +126,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	ropt := relay.Options{DeleteDelay: deleteDelay, Name: holder(), Logger: log}
 	if cfg.LakeOn() {
 		// The lake takes the rows the relay used to delete, on a pool of
-		// its own so that a move never waits behind the API.
-		lakePool, err := a.infra.sidePool(ctx, "lake", 2, nil)
+		// its own so that a move never waits behind the API. JIT off: a
+		// move's generic plan can look costly enough to compile, and the
+		// compilation cost half a second of CPU per move.
+		lakePool, err := a.infra.sidePool(ctx, "lake", 2, map[string]string{"jit": "off"})
 		if err != nil {
 			return nil, err
 		}

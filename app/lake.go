@@ -15,7 +15,7 @@ func (a *App) openExporter(ctx context.Context) error {
 	if a.cfg.LakeExportInterval <= 0 {
 		return nil
 	}
-	pool, err := a.infra.sidePool(ctx, "lake export", 2, nil)
+	pool, err := a.infra.sidePool(ctx, "lake export", 2, map[string]string{"jit": "off"})
 	if err != nil {
 		return err
 	}

@@ -20,12 +20,13 @@ var ErrFenced = errors.New("lake: move fenced: the relay term that asked for it 
 // two moves never interleave theirs.
 const lockHeadSQL = `SELECT position, streams FROM lake.head FOR UPDATE`
 
-// unackedSQL lists the rows of the range whose ack the caller did not pass.
-const unackedSQL = `
+// rangeSQL lists the rows of a range, for the mover to tell those it has
+// no ack for. The difference is taken in Go: NOT IN an array parameter is a
+// linear search per row under a generic plan, quadratic in the batch.
+const rangeSQL = `
 SELECT event_id::text, subject FROM outbox.events
 WHERE (txid, seq) > ($1, $2) AND (txid, seq) <= ($3, $4)
-  AND ($5::timestamptz IS NULL OR created_at <= $5)
-  AND event_id NOT IN (SELECT unnest($6::uuid[]))`
+  AND ($5::timestamptz IS NULL OR created_at <= $5)`
 
 // moveSQL deletes the range from the outbox and inserts it into the lake in
 // (txid, seq) order, numbered from lake.head's position. An id already in
@@ -48,9 +49,10 @@ WITH moved AS (
     WHERE NOT EXISTS (SELECT 1 FROM lake.ids i WHERE i.id = m.event_id)
     ORDER BY m.event_id, m.txid, m.seq
 ), numbered AS (
-    SELECT f.*, h.position + row_number() OVER (ORDER BY f.txid, f.seq) AS position, h.at AS recorded_at,
+    SELECT f.*, (SELECT position FROM lake.head) + row_number() OVER (ORDER BY f.txid, f.seq) AS position,
+           (SELECT greatest(recorded_at, clock_timestamp()) FROM lake.head) AS recorded_at,
            f.subject LIKE 'events.%' AS public
-    FROM fresh f, (SELECT position, greatest(recorded_at, clock_timestamp()) AS at FROM lake.head) h
+    FROM fresh f
 ), ids AS (
     INSERT INTO lake.ids (id, position, recorded_at) SELECT event_id, position, recorded_at FROM numbered
 ), events AS (
@@ -82,9 +84,9 @@ RETURNING t.n, h.position`
 type unacked struct{ id, subject string }
 
 // move moves one range in one transaction on conn: fence, head lock and
-// the rows without acks in one round trip; their look-up in the streams if
-// any; then the move and the commit in a second. It returns how many events
-// entered the lake.
+// the rows of the range in one round trip; the look-up in the streams of
+// those without an ack, if any; then the move and the commit in a second.
+// It returns how many events entered the lake.
 func (m *Mover) move(ctx context.Context, conn *pgx.Conn, r Range) (int64, error) {
 	var createdBefore any
 	if !r.CreatedBefore.IsZero() {
@@ -103,9 +105,9 @@ func (m *Mover) move(ctx context.Context, conn *pgx.Conn, r Range) (int64, error
 		b.Queue(`SELECT `+r.Fence.Cond("$1"), r.Fence.Token)
 	}
 	b.Queue(lockHeadSQL)
-	b.Queue(unackedSQL, r.From.TxID, r.From.Seq, r.To.TxID, r.To.Seq, createdBefore, ids)
+	b.Queue(rangeSQL, r.From.TxID, r.From.Seq, r.To.TxID, r.To.Seq, createdBefore)
 	br := conn.SendBatch(ctx, b)
-	missing, head, err := readFirstRound(br, r.Fence.Cond != nil)
+	inRange, head, err := readFirstRound(br, r.Fence.Cond != nil)
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
@@ -114,6 +116,16 @@ func (m *Mover) move(ctx context.Context, conn *pgx.Conn, r Range) (int64, error
 		return 0, err
 	}
 
+	acked := make(map[string]struct{}, len(ids))
+	for _, id := range ids {
+		acked[id] = struct{}{}
+	}
+	var missing []unacked
+	for _, u := range inRange {
+		if _, ok := acked[u.id]; !ok {
+			missing = append(missing, u)
+		}
+	}
 	if len(missing) > 0 {
 		found, err := m.lookUp(ctx, missing, head)
 		if err != nil {
@@ -140,7 +152,7 @@ func (m *Mover) move(ctx context.Context, conn *pgx.Conn, r Range) (int64, error
 	return n, nil
 }
 
-// readFirstRound reads the fence, the head and the rows without acks.
+// readFirstRound reads the fence, the head and the rows of the range.
 func readFirstRound(br pgx.BatchResults, fenced bool) ([]unacked, map[string]uint64, error) {
 	if _, err := br.Exec(); err != nil { // BEGIN
 		return nil, nil, fmt.Errorf("lake: begin move: %w", err)
@@ -161,17 +173,17 @@ func readFirstRound(br pgx.BatchResults, fenced bool) ([]unacked, map[string]uin
 	}
 	rows, err := br.Query()
 	if err != nil {
-		return nil, nil, fmt.Errorf("lake: rows without ack: %w", err)
+		return nil, nil, fmt.Errorf("lake: rows of the range: %w", err)
 	}
-	missing, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (unacked, error) {
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (unacked, error) {
 		var u unacked
 		err := row.Scan(&u.id, &u.subject)
 		return u, err
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("lake: rows without ack: %w", err)
+		return nil, nil, fmt.Errorf("lake: rows of the range: %w", err)
 	}
-	return missing, head, nil
+	return out, head, nil
 }
 
 // lookUp finds the stream sequences of rows without an ack, each in its
