@@ -45,7 +45,11 @@ CREATE TABLE lake.events (
 -- (events are recorded in about time order, which is what BRIN needs).
 CREATE INDEX events_subject ON lake.events (subject, position);
 CREATE INDEX events_correlation ON lake.events (correlation_id, position);
-CREATE INDEX events_causation ON lake.events (causation_id) WHERE causation_id IS NOT NULL;
+-- Only events caused by another event are anyone's effects, so only
+-- causation ids shaped like an event id (a UUID) are indexed: most events,
+-- caused by requests (whose ids are not UUIDs), add no entry.
+CREATE INDEX events_causation ON lake.events (causation_id)
+    WHERE causation_id LIKE '________-____-____-____-____________';
 CREATE INDEX events_type ON lake.events (type, position);
 CREATE INDEX events_time ON lake.events USING brin (time);
 

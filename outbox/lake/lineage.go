@@ -38,13 +38,18 @@ const maxCauseDepth = 100
 const byIDSQL = `SELECT ` + itemColumns + ` FROM lake.events e
 	WHERE (e.position, e.recorded_at) = (SELECT i.position, i.recorded_at FROM lake.ids i WHERE i.id = $1)`
 
-// effectsSQL walks the causation index down from an event.
+// uuidShape is the condition of the partial causation index: only ids
+// shaped like an event id are indexed (migrations/00012_lake.sql).
+const uuidShape = `________-____-____-____-____________`
+
+// effectsSQL walks the causation index down from an event; it repeats the
+// index's condition so that the planner uses it.
 const effectsSQL = `
 WITH RECURSIVE effects(position, recorded_at, id, depth) AS (
-    SELECT position, recorded_at, id, 1 FROM lake.events WHERE causation_id = $1
+    SELECT position, recorded_at, id, 1 FROM lake.events WHERE causation_id = $1 AND causation_id LIKE '` + uuidShape + `'
     UNION ALL
     SELECT e.position, e.recorded_at, e.id, f.depth + 1
-    FROM effects f JOIN lake.events e ON e.causation_id = f.id::text
+    FROM effects f JOIN lake.events e ON e.causation_id = f.id::text AND e.causation_id LIKE '` + uuidShape + `'
     WHERE f.depth < 1000
 )
 SELECT ` + itemColumns + ` FROM lake.events

@@ -101,6 +101,11 @@ func (m *Mover) move(ctx context.Context, conn *pgx.Conn, r Range) (int64, error
 
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
+	// A move need not wait for its WAL flush: lost in a crash, it is lost
+	// whole (the outbox rows come back with the lake rows gone) and the
+	// next leader moves them again. Waiting would add the mover's WAL to
+	// every business commit's flush.
+	b.Queue(`SET LOCAL synchronous_commit = off`)
 	if r.Fence.Cond != nil {
 		b.Queue(`SELECT `+r.Fence.Cond("$1"), r.Fence.Token)
 	}
@@ -154,8 +159,10 @@ func (m *Mover) move(ctx context.Context, conn *pgx.Conn, r Range) (int64, error
 
 // readFirstRound reads the fence, the head and the rows of the range.
 func readFirstRound(br pgx.BatchResults, fenced bool) ([]unacked, map[string]uint64, error) {
-	if _, err := br.Exec(); err != nil { // BEGIN
-		return nil, nil, fmt.Errorf("lake: begin move: %w", err)
+	for range 2 { // BEGIN, SET LOCAL
+		if _, err := br.Exec(); err != nil {
+			return nil, nil, fmt.Errorf("lake: begin move: %w", err)
+		}
 	}
 	if fenced {
 		var ok bool
