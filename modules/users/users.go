@@ -99,10 +99,17 @@ func (m *Module) SignUp(ctx context.Context, username, email, password string) (
 	expires := now.Add(ActivationTokenTTL)
 	u := User{ID: id.String(), Username: username, Email: email, Status: StatusPending, CreatedAt: now}
 	// The activation continues this sign-up: the token remembers the
-	// event that carried it and the sign-up's correlation id.
+	// event that carried it and the sign-up's correlation id. Both ids are
+	// taken here, in order, so that they sort as the events were appended.
+	created := EventAccountCreated.New(u.ID, AccountCreated{
+		UserID: u.ID, Username: u.Username, Email: u.Email, CreatedAt: u.CreatedAt,
+	})
 	requested := EventActivationRequested.New(u.ID, ActivationRequested{
 		UserID: u.ID, Username: u.Username, Email: u.Email, Token: token, ExpiresAt: expires,
 	})
+	if created.ID, err = outbox.NewID(); err != nil {
+		return User{}, err
+	}
 	if requested.ID, err = outbox.NewID(); err != nil {
 		return User{}, err
 	}
@@ -115,12 +122,7 @@ func (m *Module) SignUp(ctx context.Context, username, email, password string) (
 		if err := s.insertToken(ctx, tokenHash, u.ID, now, expires, cause); err != nil {
 			return err
 		}
-		_, err := outbox.Append(ctx, tx,
-			EventAccountCreated.New(u.ID, AccountCreated{
-				UserID: u.ID, Username: u.Username, Email: u.Email, CreatedAt: u.CreatedAt,
-			}),
-			requested,
-		)
+		_, err := outbox.Append(ctx, tx, created, requested)
 		return err
 	})
 	if err != nil {
