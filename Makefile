@@ -16,6 +16,8 @@ else ifeq ($(BENCH),mail)
 BENCH_PATTERN := ^BenchmarkAPIUnderMail$$
 else ifeq ($(BENCH),metrics)
 BENCH_PATTERN := ^BenchmarkMetrics$$
+else ifeq ($(BENCH),lake)
+BENCH_PATTERN := ^BenchmarkLake$$
 else
 BENCH_PATTERN := $(BENCH)
 endif
@@ -38,6 +40,9 @@ test: postgres
 # TestStaysAwakeUnderSteadyLoad compares idle counts under load, which the
 # detector's slowdown distorts; it ran without -race just above.
 	$(GO) test -race -count=1 -timeout 20m -skip '^TestStaysAwakeUnderSteadyLoad$$' ./outbox/...
+# The lake's Parquet files read back by DuckDB: a module of its own, because
+# DuckDB's driver needs cgo and the cairn binary is built without it.
+	cd integration_test/duckdb && CGO_ENABLED=1 $(GO) test -count=1 -timeout 10m ./...
 
 ## test-ui: browser tests of the operator console: Playwright (npm) driving Debian's Chromium, axe-core;
 ## screenshots and Cairn's log go to e2e/artifacts
@@ -45,7 +50,7 @@ test-ui: postgres chromium build
 	cd e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
 	cd e2e && npx playwright test
 
-## bench: benchmarks (BENCH=relay, BENCH=ledger, BENCH=mail or BENCH=metrics for one); ends with one JSON line
+## bench: benchmarks (BENCH=relay, ledger, mail, metrics or lake for one); ends with one JSON line
 bench: postgres
 	$(GO) test ./integration_test -run '^$$' -bench '$(BENCH_PATTERN)' -benchtime 1x -timeout 60m | tee bench.out
 	@grep '^{"bench"' bench.out | sed -e 's/^{"bench":"[a-z]*",*//' -e 's/}$$//' | paste -sd, - | sed -e 's/^/{/' -e 's/$$/}/'

@@ -30,6 +30,9 @@ import (
 	"github.com/cairn-dev/cairn/modules"
 	"github.com/cairn-dev/cairn/outbox"
 	"github.com/cairn-dev/cairn/outbox/consumer"
+	"github.com/cairn-dev/cairn/outbox/lake"
+	"github.com/cairn-dev/cairn/outbox/lake/export"
+	"github.com/cairn-dev/cairn/outbox/lake/streamseq"
 	"github.com/cairn-dev/cairn/outbox/lookup"
 	"github.com/cairn-dev/cairn/outbox/relay"
 	"github.com/cairn-dev/cairn/telemetry"
@@ -58,19 +61,23 @@ type Options struct {
 // App is a Cairn process's whole: build it with New, run it with Start,
 // stop it with Close.
 type App struct {
-	cfg       config.Config
-	log       *slog.Logger
-	version   string
-	infra     *infra
-	sqlDB     *sql.DB
-	migrator  *migrations.Runner
-	relay     *relay.Relay
-	web       *echo.Echo
-	names     []string
-	built     map[string]any
-	subs      []outbox.Subscription
-	consumers *consumer.Runtime
-	metrics   *telemetry.Metrics
+	cfg          config.Config
+	log          *slog.Logger
+	version      string
+	infra        *infra
+	sqlDB        *sql.DB
+	migrator     *migrations.Runner
+	relay        *relay.Relay
+	mover        *lake.Mover // nil with CAIRN_LAKE=off
+	lake         *lake.Lake
+	exporter     *export.Exporter // nil with CAIRN_LAKE_EXPORT_INTERVAL=0
+	exportLeases *pgxpool.Pool
+	web          *echo.Echo
+	names        []string
+	built        map[string]any
+	subs         []outbox.Subscription
+	consumers    *consumer.Runtime
+	metrics      *telemetry.Metrics
 	// metricsReg is the Prometheus registry: the HTTP middleware's
 	// histogram is on it before the modules add their routes.
 	metricsReg *prometheus.Registry
@@ -81,6 +88,8 @@ type App struct {
 	listener       net.Listener
 	httpErr        chan error
 	stopRelay      func()
+	stopMover      func()
+	stopExporter   func()
 	stopConsumers  func()
 	stopBackground func()
 	closeOnce      sync.Once
@@ -100,7 +109,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	log = slog.New(telemetry.LogHandler(log.Handler()))
 	telemetry.InstallPropagator()
 	a := &App{cfg: cfg, log: log, version: opt.Version, built: map[string]any{}, httpErr: make(chan error, 1),
-		stopRelay: func() {}, stopConsumers: func() {}, stopBackground: func() {}} // until Start runs them
+		stopRelay: func() {}, stopMover: func() {}, stopExporter: func() {}, stopConsumers: func() {}, stopBackground: func() {}} // until Start runs them
 	defer func() {
 		if err != nil {
 			a.closeInfra()
@@ -127,12 +136,24 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		deleteDelay = 2*cfg.NATSSyncInterval + time.Second
 	}
 	a.metricsReg = prometheus.NewRegistry()
-	a.relay = relay.New(a.infra.relayPool, a.infra.relayJS, relay.Options{
-		DeleteDelay: deleteDelay,
-		Name:        holder(),
-		Logger:      log,
-		OnPublished: telemetry.PublishDuration(a.metricsReg),
-	})
+	ropt := relay.Options{DeleteDelay: deleteDelay, Name: holder(), Logger: log,
+		OnPublished: telemetry.PublishDuration(a.metricsReg)}
+	if cfg.LakeOn() {
+		// The lake takes the rows the relay used to delete, on a pool of
+		// its own so that a move never waits behind the API. JIT off: a
+		// move's generic plan can look costly enough to compile, and the
+		// compilation cost half a second of CPU per move.
+		lakePool, err := a.infra.sidePool(ctx, "lake", 2, map[string]string{"jit": "off"})
+		if err != nil {
+			return nil, err
+		}
+		a.mover, err = lake.NewMover(lakePool, lake.MoverOptions{Lookup: streamseq.Lookup{JS: a.infra.js}, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		ropt.Lake = a.mover
+	}
+	a.relay = relay.New(a.infra.relayPool, a.infra.relayJS, ropt)
 
 	// Events point at the schema of their data, served by Cairn.
 	outbox.SetSchemaBase(strings.TrimRight(cfg.PublicURL, "/"))
@@ -142,7 +163,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	web.InstrumentHTTP(a.web, a.metricsReg)
 	web.TraceHTTP(a.web)
 	subs := &outbox.Subscriptions{}
-	deps := modules.Deps{Pool: a.infra.pool, API: a.web.Group("/api/v1"), Pages: a.web.Group(""), Log: log, Config: cfg, Consumers: subs}
+	folds := &lake.Folds{}
+	deps := modules.Deps{Pool: a.infra.pool, API: a.web.Group("/api/v1"), Pages: a.web.Group(""), Log: log, Config: cfg,
+		Consumers: subs, Folds: folds}
 	for _, def := range opt.Modules {
 		before := len(subs.All())
 		m, err := def.Build(deps)
@@ -174,6 +197,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		Logger: log, HandlerPool: handlerPool, LeasePool: leasePool, Holder: holder(),
 	})
 	a.consumers.RegisterAdmin(a.web.Group("/api/v1/admin"), cfg.AdminToken)
+	a.lake = lake.New(a.infra.pool, folds, log)
+	a.lake.Register(a.web.Group("/api/v1"), cfg.AdminToken)
+	if err := a.openExporter(ctx); err != nil {
+		return nil, err
+	}
 	a.metrics = telemetry.NewMetrics(telemetry.Sources{
 		Version: opt.Version, Relay: a.relay, Consumers: a.consumers, Breakers: a.breakers,
 		Pools: map[string]*pgxpool.Pool{"api": a.infra.pool, "handlers": handlerPool, "leases": leasePool},
@@ -217,6 +245,12 @@ func (a *App) Start() error {
 	}
 	a.listener = ln
 	a.stopRelay = runUntilStopped(a.relay.Run)
+	if a.mover != nil {
+		a.stopMover = runUntilStopped(a.mover.Run)
+	}
+	if a.exporter != nil {
+		a.stopExporter = runUntilStopped(func(ctx context.Context) error { return a.exporter.Run(ctx, a.exportLeases) })
+	}
 	a.stopConsumers = runUntilStopped(a.consumers.Run)
 	a.stopBackground = runUntilStopped(func(ctx context.Context) error {
 		var wg sync.WaitGroup
@@ -260,6 +294,7 @@ func (a *App) close() {
 	// what they appended is in the outbox.
 	a.stopConsumers()
 	a.stopBackground()
+	a.stopExporter()
 	// 3. Relay: the leader publishes what is left, then stops.
 	if a.relay.State() == relay.Leader {
 		select {
@@ -270,12 +305,18 @@ func (a *App) close() {
 		}
 	}
 	a.stopRelay()
+	// The lake's mover stops too: ranges it had not moved yet stay in the
+	// outbox, and the next leader moves them.
+	a.stopMover()
 	// 4. NATS and the database; the embedded servers stop.
 	a.closeInfra()
 }
 
 // closeInfra closes the database and NATS, and stops embedded servers.
 func (a *App) closeInfra() {
+	if a.exporter != nil {
+		_ = a.exporter.Close()
+	}
 	if a.sqlDB != nil {
 		_ = a.sqlDB.Close()
 	}
@@ -356,6 +397,12 @@ func (a *App) JetStream() jetstream.JetStream { return a.infra.js }
 
 // Relay is the app's relay.
 func (a *App) Relay() *relay.Relay { return a.relay }
+
+// Lake is the app's lake (its queries).
+func (a *App) Lake() *lake.Lake { return a.lake }
+
+// Mover is the app's lake mover, nil with CAIRN_LAKE=off.
+func (a *App) Mover() *lake.Mover { return a.mover }
 
 // Subscriptions are the handlers the modules registered, as the consumer
 // runtime runs them.

@@ -189,7 +189,29 @@ func (in *infra) openBroker(ctx context.Context, cfg config.Config, nc *nats.Con
 	}
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	return broker.EnsureStreams(sctx, in.js, cfg.NATSReplicas)
+	if err := broker.EnsureStreams(sctx, in.js, cfg.NATSReplicas); err != nil {
+		return err
+	}
+	return boundEvents(sctx, in.js, cfg.EventsMaxAge)
+}
+
+// boundEvents applies CAIRN_EVENTS_MAX_AGE to the EVENTS stream: the lake
+// keeps the history, so the stream need only keep what live subscribers
+// may still have to catch up on. Zero leaves it unbounded.
+func boundEvents(ctx context.Context, js jetstream.JetStream, maxAge time.Duration) error {
+	if maxAge <= 0 {
+		return nil
+	}
+	s, err := js.Stream(ctx, outbox.PublicStream)
+	if err != nil {
+		return fmt.Errorf("CAIRN_EVENTS_MAX_AGE: stream %s: %w", outbox.PublicStream, err)
+	}
+	cfg := s.CachedInfo().Config
+	cfg.MaxAge = maxAge
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		return fmt.Errorf("CAIRN_EVENTS_MAX_AGE=%s: update stream %s: %w", maxAge, outbox.PublicStream, err)
+	}
+	return nil
 }
 
 // relayNATSOptions are those of the relay's connection: no reconnect

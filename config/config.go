@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +37,11 @@ type Config struct {
 	LogFormat              string        `env:"CAIRN_LOG_FORMAT"`
 	ShutdownTimeout        time.Duration `env:"CAIRN_SHUTDOWN_TIMEOUT"`
 	IdempotencyRetention   time.Duration `env:"CAIRN_IDEMPOTENCY_RETENTION"`
+	Lake                   string        `env:"CAIRN_LAKE"`
+	LakeExportURL          string        `env:"CAIRN_LAKE_EXPORT_URL" secret:"url"`
+	LakeExportInterval     time.Duration `env:"CAIRN_LAKE_EXPORT_INTERVAL"`
+	LakeExportPeriod       time.Duration `env:"CAIRN_LAKE_EXPORT_PERIOD"`
+	EventsMaxAge           time.Duration `env:"CAIRN_EVENTS_MAX_AGE"`
 }
 
 // The range of CAIRN_NATS_SYNC_INTERVAL. It must be able to describe a
@@ -72,7 +78,30 @@ func Default() Config {
 		// Stripe's: a key is remembered for 24 hours, then a request
 		// with it is a new request.
 		IdempotencyRetention: 24 * time.Hour,
+		Lake:                 "on",
+		LakeExportInterval:   5 * time.Minute,
+		LakeExportPeriod:     time.Hour,
 	}
+}
+
+// LakeOn reports whether published events are moved into the lake (else
+// they are deleted after publishing, as before the lake).
+func (c Config) LakeOn() bool { return c.Lake == "on" }
+
+// LakeExportTarget is where the exporter writes: CAIRN_LAKE_EXPORT_URL, or
+// the folder lake/ under the data directory.
+func (c Config) LakeExportTarget() string {
+	if c.LakeExportURL != "" {
+		return c.LakeExportURL
+	}
+	return "file://" + filepath.ToSlash(filepath.Join(absDir(c.DataDir), "lake"))
+}
+
+func absDir(dir string) string {
+	if abs, err := filepath.Abs(dir); err == nil {
+		return abs
+	}
+	return dir
 }
 
 // EmbeddedPostgres reports whether Cairn must start its own PostgreSQL.
@@ -144,6 +173,21 @@ func (c Config) Validate() error {
 	}
 	if c.IdempotencyRetention < MinIdempotencyRetention || c.IdempotencyRetention > MaxIdempotencyRetention {
 		bad("CAIRN_IDEMPOTENCY_RETENTION", c.IdempotencyRetention.String(), "want a duration from 1m to 8760h (a year), e.g. 24h")
+	}
+	if c.Lake != "on" && c.Lake != "off" {
+		bad("CAIRN_LAKE", c.Lake, "want on or off")
+	}
+	if c.LakeExportURL != "" && !hasScheme(c.LakeExportURL, "file", "s3") && !strings.HasPrefix(c.LakeExportURL, "file:///") {
+		bad("CAIRN_LAKE_EXPORT_URL", mask(c.LakeExportURL), "want file:///absolute/folder or s3://bucket/prefix?region=…, or empty for <data dir>/lake")
+	}
+	if c.LakeExportInterval != 0 && (c.LakeExportInterval < time.Second || c.LakeExportInterval > 24*time.Hour) {
+		bad("CAIRN_LAKE_EXPORT_INTERVAL", c.LakeExportInterval.String(), "want a duration from 1s to 24h, or 0 to export nothing")
+	}
+	if c.LakeExportPeriod != time.Hour && c.LakeExportPeriod != 24*time.Hour {
+		bad("CAIRN_LAKE_EXPORT_PERIOD", c.LakeExportPeriod.String(), "want 1h or 24h: the span of events one file holds")
+	}
+	if c.EventsMaxAge != 0 && c.EventsMaxAge < time.Hour {
+		bad("CAIRN_EVENTS_MAX_AGE", c.EventsMaxAge.String(), "want 0 (keep public events for ever) or a duration of at least 1h, e.g. 720h")
 	}
 	return errors.Join(errs...)
 }
@@ -229,5 +273,10 @@ func Load(getenv Getenv) (Config, error) {
 	str("CAIRN_LOG_FORMAT", &c.LogFormat)
 	dur("CAIRN_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout)
 	dur("CAIRN_IDEMPOTENCY_RETENTION", &c.IdempotencyRetention)
+	str("CAIRN_LAKE", &c.Lake)
+	str("CAIRN_LAKE_EXPORT_URL", &c.LakeExportURL)
+	dur("CAIRN_LAKE_EXPORT_INTERVAL", &c.LakeExportInterval)
+	dur("CAIRN_LAKE_EXPORT_PERIOD", &c.LakeExportPeriod)
+	dur("CAIRN_EVENTS_MAX_AGE", &c.EventsMaxAge)
 	return c, errors.Join(errs...)
 }

@@ -110,3 +110,37 @@ func TestDurationRanges(t *testing.T) {
 		t.Errorf("default idempotency retention %s, want 24h", d)
 	}
 }
+
+// The lake's settings: each bad value is named; good ones are taken.
+func TestLakeSettings(t *testing.T) {
+	for name, value := range map[string]string{
+		"CAIRN_LAKE":                 "maybe",
+		"CAIRN_LAKE_EXPORT_URL":      "ftp://host/lake",
+		"CAIRN_LAKE_EXPORT_INTERVAL": "500ms",
+		"CAIRN_LAKE_EXPORT_PERIOD":   "2h",
+		"CAIRN_EVENTS_MAX_AGE":       "10m",
+	} {
+		c, err := Load(env(map[string]string{name: value}))
+		if err == nil {
+			err = c.Validate()
+		}
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%s: %v, want it refused by name", name, value, err)
+		}
+	}
+	c, err := Load(env(map[string]string{
+		"CAIRN_LAKE": "off", "CAIRN_LAKE_EXPORT_URL": "s3://bucket/prefix?region=eu-west-1", "CAIRN_LAKE_EXPORT_INTERVAL": "0",
+		"CAIRN_LAKE_EXPORT_PERIOD": "24h", "CAIRN_EVENTS_MAX_AGE": "720h",
+	}))
+	if err == nil {
+		err = c.Validate()
+	}
+	if err != nil || c.LakeOn() || c.LakeExportTarget() != "s3://bucket/prefix?region=eu-west-1" || c.EventsMaxAge != 720*time.Hour {
+		t.Fatalf("good lake settings: %+v, %v", c, err)
+	}
+	d := Default()
+	d.DataDir = "/var/cairn"
+	if !d.LakeOn() || d.LakeExportTarget() != "file:///var/cairn/lake" || d.LakeExportInterval != 5*time.Minute {
+		t.Fatalf("lake defaults: %+v, target %s", d, d.LakeExportTarget())
+	}
+}

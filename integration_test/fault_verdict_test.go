@@ -224,6 +224,12 @@ func (e *faultEnv) finish() {
 	}
 	moves, signups := e.load.Records()
 	summary := checkInvariants(f, moves, signups, tr, events, internal, e.sink.Mails())
+	// The lake: every event of both streams moved in exactly once.
+	if left, err := waitLakeMoved(ctx, e.db.Pool, faultSettle); err != nil || left > 0 {
+		f.add("lake: published rows never moved", "%d rows left in the outbox (%v)", left, err)
+	} else if err := checkLake(ctx, e.db.Pool, f, map[string][]streamMsg{outbox.PublicStream: events, outbox.InternalStream: internal}); err != nil {
+		t.Fatal(err)
+	}
 	e.checkFencing(f, events, internal)
 	t.Logf("after %q: %s", e.fault, summary)
 	if n := e.watch.overlaps(e.faultAt); n > 0 {

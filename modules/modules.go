@@ -21,6 +21,7 @@ import (
 
 	"github.com/cairn-dev/cairn/config"
 	"github.com/cairn-dev/cairn/outbox"
+	"github.com/cairn-dev/cairn/outbox/lake"
 )
 
 // Deps is everything a module may use. There is no NATS here: modules
@@ -34,6 +35,9 @@ type Deps struct {
 	Log       *slog.Logger
 	Config    config.Config
 	Consumers *outbox.Subscriptions
+	// Folds is where a module registers, with lake.Fold, how each aggregate
+	// it owns is folded from its events: the lake's "state as of" reads it.
+	Folds *lake.Folds
 }
 
 // Logger returns the log of the named module: Log with a module attribute,

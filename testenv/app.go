@@ -29,6 +29,10 @@ type AppOptions struct {
 	// DB and NATS, if set, are used instead of fresh ones.
 	DB   *DB
 	NATS *NATS
+	// RelayDeleteDelay is how long published rows stay in the outbox
+	// before the relay deletes them (or the lake takes them); zero means an
+	// hour, so that Appended can read every event of the test.
+	RelayDeleteDelay time.Duration
 }
 
 // App is the whole application running in the test's process, as `cairn
@@ -57,6 +61,7 @@ func StartApp(tb testing.TB, o AppOptions) *App {
 	cfg := config.Default()
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.DatabaseURL, cfg.NATSURL = a.DB.URL, a.NATS.URL()
+	cfg.DataDir = tb.TempDir() // the lake's export folder, among others
 	if o.Config != nil {
 		o.Config(&cfg)
 	}
@@ -64,8 +69,11 @@ func StartApp(tb testing.TB, o AppOptions) *App {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var err error
+	if o.RelayDeleteDelay <= 0 {
+		o.RelayDeleteDelay = time.Hour
+	}
 	a.App, err = app.New(ctx, cfg, log, app.Options{
-		Version: "test", Modules: o.Modules, Pool: a.DB.Pool, NATS: a.NATS.Conn, RelayDeleteDelay: time.Hour,
+		Version: "test", Modules: o.Modules, Pool: a.DB.Pool, NATS: a.NATS.Conn, RelayDeleteDelay: o.RelayDeleteDelay,
 	})
 	if err != nil {
 		tb.Fatalf("testenv: build the app: %v", err)

@@ -51,7 +51,7 @@ func New(d modules.Deps) (*Module, error) {
 	}
 	m := &Module{pool: d.Pool, log: d.Logger("ledger"), keyRetention: retention}
 	d.Route(m.routes)
-	return m, nil
+	return m, registerFold(d.Folds)
 }
 
 // Account is an account's state at some version.

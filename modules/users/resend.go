@@ -70,12 +70,19 @@ func (m *Module) ResendActivation(ctx context.Context, email string) error {
 		}
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		expires := now.Add(ActivationTokenTTL)
-		if err := s.replaceTokens(ctx, u.ID, tokenHash, now, expires); err != nil {
+		// The activation the new token leads to continues this request:
+		// the token remembers the event that carries it (see SignUp).
+		requested := EventActivationRequested.New(u.ID, ActivationRequested{
+			UserID: u.ID, Username: u.Username, Email: u.Email, Token: token, ExpiresAt: expires,
+		})
+		if requested.ID, err = outbox.NewID(); err != nil {
 			return err
 		}
-		_, err = outbox.Append(ctx, tx, EventActivationRequested.New(u.ID, ActivationRequested{
-			UserID: u.ID, Username: u.Username, Email: u.Email, Token: token, ExpiresAt: expires,
-		}))
+		cause := activationCause{EventID: requested.ID, CorrelationID: outbox.MetadataFrom(ctx).CorrelationID}
+		if err := s.replaceTokens(ctx, u.ID, tokenHash, now, expires, cause); err != nil {
+			return err
+		}
+		_, err = outbox.Append(ctx, tx, requested)
 		return err
 	})
 	if err != nil {
@@ -134,11 +141,11 @@ func (s store) pendingByEmail(ctx context.Context, email string) (User, error) {
 
 // replaceTokens drops every token of a pending account and stores the new
 // one: only the newest activation email works.
-func (s store) replaceTokens(ctx context.Context, userID string, hash []byte, issued, expires time.Time) error {
+func (s store) replaceTokens(ctx context.Context, userID string, hash []byte, issued, expires time.Time, cause activationCause) error {
 	if _, err := s.db.Exec(ctx, `DELETE FROM users.activation_tokens WHERE user_id = $1`, userID); err != nil {
 		return fmt.Errorf("users: drop earlier activation tokens: %w", err)
 	}
-	return s.insertToken(ctx, hash, userID, issued, expires)
+	return s.insertToken(ctx, hash, userID, issued, expires, cause)
 }
 
 // sweepEvery is how often Run forgets the limits of addresses not asked

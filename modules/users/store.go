@@ -35,28 +35,30 @@ func (s store) insertAccount(ctx context.Context, u User, passwordHash string) e
 	return nil
 }
 
-func (s store) insertToken(ctx context.Context, hash []byte, userID string, issued, expires time.Time) error {
-	_, err := s.db.Exec(ctx, `INSERT INTO users.activation_tokens (token_hash, user_id, issued_at, expires_at)
-		VALUES ($1, $2, $3, $4)`, hash, userID, issued, expires)
+func (s store) insertToken(ctx context.Context, hash []byte, userID string, issued, expires time.Time, cause activationCause) error {
+	_, err := s.db.Exec(ctx, `INSERT INTO users.activation_tokens (token_hash, user_id, issued_at, expires_at, requested_event_id, correlation_id)
+		VALUES ($1, $2, $3, $4, $5, nullif($6, ''))`, hash, userID, issued, expires, cause.EventID, cause.CorrelationID)
 	if err != nil {
 		return fmt.Errorf("users: insert activation token: %w", err)
 	}
 	return nil
 }
 
-// tokenUser returns the user a token hash was issued for, or
-// ErrInvalidToken when there is no such token or it expired before now.
-func (s store) tokenUser(ctx context.Context, hash []byte, now time.Time) (string, error) {
+// tokenUser returns the user a token hash was issued for and what its
+// activation continues, or ErrInvalidToken when there is no such token or
+// it expired before now.
+func (s store) tokenUser(ctx context.Context, hash []byte, now time.Time) (string, activationCause, error) {
 	var userID string
-	err := s.db.QueryRow(ctx, `SELECT user_id::text FROM users.activation_tokens
-		WHERE token_hash = $1 AND expires_at > $2`, hash, now).Scan(&userID)
+	var c activationCause
+	err := s.db.QueryRow(ctx, `SELECT user_id::text, coalesce(requested_event_id::text, ''), coalesce(correlation_id, '')
+		FROM users.activation_tokens WHERE token_hash = $1 AND expires_at > $2`, hash, now).Scan(&userID, &c.EventID, &c.CorrelationID)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", ErrInvalidToken
+		return "", c, ErrInvalidToken
 	}
 	if err != nil {
-		return "", fmt.Errorf("users: read activation token: %w", err)
+		return "", c, fmt.Errorf("users: read activation token: %w", err)
 	}
-	return userID, nil
+	return userID, c, nil
 }
 
 // activate moves a pending account to active; activated is false, and the

@@ -57,7 +57,7 @@ func New(d modules.Deps) (*Module, error) {
 	if d.Pages != nil {
 		registerActivatePage(d.Pages)
 	}
-	return m, nil
+	return m, registerFold(d.Folds)
 }
 
 // User is an account as other code may see it: never its password hash.
@@ -98,22 +98,31 @@ func (m *Module) SignUp(ctx context.Context, username, email, password string) (
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	expires := now.Add(ActivationTokenTTL)
 	u := User{ID: id.String(), Username: username, Email: email, Status: StatusPending, CreatedAt: now}
+	// The activation continues this sign-up: the token remembers the
+	// event that carried it and the sign-up's correlation id. Both ids are
+	// taken here, in order, so that they sort as the events were appended.
+	created := EventAccountCreated.New(u.ID, AccountCreated{
+		UserID: u.ID, Username: u.Username, Email: u.Email, CreatedAt: u.CreatedAt,
+	})
+	requested := EventActivationRequested.New(u.ID, ActivationRequested{
+		UserID: u.ID, Username: u.Username, Email: u.Email, Token: token, ExpiresAt: expires,
+	})
+	if created.ID, err = outbox.NewID(); err != nil {
+		return User{}, err
+	}
+	if requested.ID, err = outbox.NewID(); err != nil {
+		return User{}, err
+	}
+	cause := activationCause{EventID: requested.ID, CorrelationID: outbox.MetadataFrom(ctx).CorrelationID}
 	err = pgx.BeginFunc(ctx, m.pool, func(tx pgx.Tx) error {
 		s := store{tx}
 		if err := s.insertAccount(ctx, u, string(hash)); err != nil {
 			return err
 		}
-		if err := s.insertToken(ctx, tokenHash, u.ID, now, expires); err != nil {
+		if err := s.insertToken(ctx, tokenHash, u.ID, now, expires, cause); err != nil {
 			return err
 		}
-		_, err := outbox.Append(ctx, tx,
-			EventAccountCreated.New(u.ID, AccountCreated{
-				UserID: u.ID, Username: u.Username, Email: u.Email, CreatedAt: u.CreatedAt,
-			}),
-			EventActivationRequested.New(u.ID, ActivationRequested{
-				UserID: u.ID, Username: u.Username, Email: u.Email, Token: token, ExpiresAt: expires,
-			}),
-		)
+		_, err := outbox.Append(ctx, tx, created, requested)
 		return err
 	})
 	if err != nil {
@@ -145,7 +154,7 @@ func (m *Module) Activate(ctx context.Context, token string) (User, error) {
 	var u User
 	err := pgx.BeginFunc(ctx, m.pool, func(tx pgx.Tx) error {
 		s := store{tx}
-		userID, err := s.tokenUser(ctx, hash[:], now)
+		userID, cause, err := s.tokenUser(ctx, hash[:], now)
 		if err != nil {
 			return err
 		}
@@ -154,7 +163,7 @@ func (m *Module) Activate(ctx context.Context, token string) (User, error) {
 		if err != nil || !activated {
 			return err
 		}
-		_, err = outbox.Append(ctx, tx, EventAccountActivated.New(u.ID, AccountActivated{
+		_, err = outbox.Append(cause.context(ctx), tx, EventAccountActivated.New(u.ID, AccountActivated{
 			UserID: u.ID, ActivatedAt: u.ActivatedAt,
 		}))
 		return err
@@ -163,6 +172,28 @@ func (m *Module) Activate(ctx context.Context, token string) (User, error) {
 		return User{}, fmt.Errorf("users: activate: %w", err)
 	}
 	return u, nil
+}
+
+// activationCause is what an activation continues: the event that carried
+// the token, and the sign-up's correlation id (empty when the sign-up had
+// none, or the token predates them).
+type activationCause struct {
+	EventID       string
+	CorrelationID string
+}
+
+// context stamps the activation's event as caused by the activation
+// request and correlated with the sign-up, keeping the request's trace.
+func (c activationCause) context(ctx context.Context) context.Context {
+	if c.EventID == "" {
+		return ctx
+	}
+	md := outbox.MetadataFrom(ctx)
+	md.CausationID, md.CorrelationID = c.EventID, c.CorrelationID
+	if md.CorrelationID == "" {
+		md.CorrelationID = c.EventID
+	}
+	return outbox.WithMetadata(ctx, md)
 }
 
 // newActivationToken returns a random token (32 bytes, base64url without

@@ -1,10 +1,8 @@
 package consumer
 
 import (
-	"crypto/subtle"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -12,17 +10,13 @@ import (
 	"github.com/cairn-dev/cairn/web"
 )
 
-var (
-	errAdminOff     = errs.New(errs.Forbidden, "admin_disabled", "admin endpoints are off: set CAIRN_ADMIN_TOKEN to enable them")
-	errAdminToken   = errs.New(errs.Unauthorized, "unauthorized", "send the admin token as Authorization: Bearer <token>")
-	errBadDeadLetID = errs.Validation(map[string]string{"id": "is not a valid dead letter id"})
-)
+var errBadDeadLetID = errs.Validation(map[string]string{"id": "is not a valid dead letter id"})
 
 // RegisterAdmin adds the dead-letter endpoints under g (/api/v1/admin):
 // list, retry and discard. They require the admin token; with none
 // configured they answer 403 admin_disabled.
 func (r *Runtime) RegisterAdmin(g *echo.Group, token string) {
-	g.Use(requireToken(token))
+	g.Use(web.RequireAdmin(token))
 	web.Handle(g, http.MethodGet, "/dead-letters", web.Op{
 		Summary: "List dead letters, oldest first", Response: deadLetterList{}, Admin: true,
 		Query: []web.Param{
@@ -44,31 +38,6 @@ func (r *Runtime) RegisterAdmin(g *echo.Group, token string) {
 	web.Handle(g, http.MethodPost, "/consumers/:consumer/resume", web.Op{
 		Summary: "Resume a paused consumer", Response: PauseResponse{}, Admin: true,
 	}, r.handleConsumerResume)
-}
-
-func requireToken(token string) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			if token == "" {
-				return errAdminOff
-			}
-			got, ok := bearer(c.Request().Header.Get(echo.HeaderAuthorization))
-			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
-				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="cairn-admin"`)
-				return errAdminToken
-			}
-			return next(c)
-		}
-	}
-}
-
-// bearer returns the token of an Authorization header in the Bearer
-// scheme, whose name is case-insensitive (RFC 9110, 11.1): "bearer x" and
-// "BEARER x" are as good as "Bearer x".
-func bearer(header string) (string, bool) {
-	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
-	token = strings.TrimSpace(token)
-	return token, ok && strings.EqualFold(scheme, "Bearer") && token != ""
 }
 
 type deadLetterList struct {

@@ -8,6 +8,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cairn-dev/cairn/outbox/lease"
+
+	"github.com/cairn-dev/cairn/outbox/lake"
 )
 
 type cursor struct{ txid, seq int64 }
@@ -26,6 +28,7 @@ type row struct {
 type ackedAt struct {
 	at   cursor
 	when time.Time
+	acks []lake.Ack // where the round's rows were stored, for the lake
 }
 
 // inherited is the part of the outbox an earlier term published: rows up to

@@ -3,10 +3,13 @@ package relay
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/cairn-dev/cairn/outbox/lake"
 )
 
 // readAndBookkeep reads the next batch and, in the same round trip, records
@@ -23,13 +26,27 @@ func (l *leader) readAndBookkeep(ctx context.Context) ([]row, error) {
 	if persist {
 		b.Queue(persistCursorSQL, l.cur.txid, l.cur.seq, l.persistStreams(), l.term.Token)
 	}
-	del, doDelete := l.dueForDelete(now)
-	if doDelete {
-		b.Queue(deleteSQL, l.deleted.txid, l.deleted.seq, del.txid, del.seq, l.term.Token)
-	}
+	del, acks, doDelete := l.dueForDelete(now)
 	inh := l.inherited
 	if inh != nil && now.Before(inh.due) {
 		inh = nil
+	}
+	if lk := l.r.opt.Lake; lk != nil {
+		// The lake moves the rows instead of deleting them, on its own
+		// connection, in the order of these calls and fenced by this
+		// term's token, as the deletes are.
+		fence := lake.Fence{Cond: fenceOn, Token: l.term.Token}
+		if inh != nil {
+			lk.Move(lake.Range{From: lake.Cursor{TxID: math.MinInt64}, To: lakeCursor(inh.upTo), CreatedBefore: inh.createdBefore, Fence: fence})
+			l.inherited, inh = nil, nil
+		}
+		if doDelete {
+			lk.Move(lake.Range{From: lakeCursor(l.deleted), To: lakeCursor(del), Acks: acks, Fence: fence})
+			l.deleted, doDelete = del, false
+		}
+	}
+	if doDelete {
+		b.Queue(deleteSQL, l.deleted.txid, l.deleted.seq, del.txid, del.seq, l.term.Token)
 	}
 	if inh != nil {
 		b.Queue(deleteInheritedSQL, inh.upTo.txid, inh.upTo.seq, inh.createdBefore, l.term.Token)
@@ -112,23 +129,41 @@ func scanRows(br pgx.BatchResults) ([]row, error) {
 }
 
 // dueForDelete returns the newest acked cursor older than the delete delay,
-// once the oldest has waited deleteEvery more.
-func (l *leader) dueForDelete(now time.Time) (cursor, bool) {
+// once the oldest has waited deleteEvery more, and the acks up to it.
+func (l *leader) dueForDelete(now time.Time) (cursor, []lake.Ack, bool) {
 	if len(l.acked) == 0 || now.Sub(l.acked[0].when) < l.r.opt.DeleteDelay+deleteEvery {
-		return cursor{}, false
+		return cursor{}, nil, false
 	}
 	var due cursor
+	var acks []lake.Ack
 	n := 0
 	for n < len(l.acked) && now.Sub(l.acked[n].when) >= l.r.opt.DeleteDelay {
 		due = l.acked[n].at
+		acks = append(acks, l.acked[n].acks...)
 		n++
 	}
 	if n == 0 {
-		return cursor{}, false
+		return cursor{}, nil, false
 	}
 	l.acked = l.acked[n:]
-	return due, due.after(l.deleted)
+	return due, acks, due.after(l.deleted)
 }
+
+// lakeAcks are where a round's rows were stored, from their publish acks,
+// when there is a lake to tell. An atomic batch is acked once, for its last
+// message, so its rows are left for the lake to look up.
+func (l *leader) lakeAcks(rd *round) []lake.Ack {
+	if l.r.opt.Lake == nil || rd.atomic {
+		return nil
+	}
+	acks := make([]lake.Ack, 0, len(rd.expects))
+	for _, e := range rd.expects {
+		acks = append(acks, lake.Ack{ID: rd.msgs[e.msg].id, Stream: e.stream, Seq: e.seq})
+	}
+	return acks
+}
+
+func lakeCursor(c cursor) lake.Cursor { return lake.Cursor{TxID: c.txid, Seq: c.seq} }
 
 // persistStreams is the stream sequence to record with the cursor, for
 // each stream: every message up to it has its row at or below the cursor,

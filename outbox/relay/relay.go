@@ -38,6 +38,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cairn-dev/cairn/outbox/lease"
+
+	"github.com/cairn-dev/cairn/outbox/lake"
 )
 
 // LeaseName is the relay's lease in outbox.leases.
@@ -45,6 +47,10 @@ const LeaseName = "relay"
 
 // Options tune the relay. The zero value of each field means its default.
 type Options struct {
+	// Lake, if set, takes each range of published rows the relay would
+	// delete and moves it into the lake instead (lake.Mover), with the
+	// rows' publish acks; it must not block.
+	Lake interface{ Move(lake.Range) }
 	// OnPublished, if set, is told of every acknowledged round: how many
 	// events it published and how long from sending them to the last ack
 	// (the cairn_relay_publish_duration_seconds histogram).

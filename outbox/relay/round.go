@@ -73,7 +73,7 @@ func (l *leader) await(ctx context.Context, rd *round) error {
 	l.cur = rd.through
 	l.unpassed -= rd.skipped
 	l.unpersist += rd.nrows
-	l.acked = append(l.acked, ackedAt{at: l.cur, when: time.Now()})
+	l.acked = append(l.acked, ackedAt{at: l.cur, when: time.Now(), acks: l.lakeAcks(rd)})
 	for _, e := range rd.expects {
 		if c := l.chains[e.stream]; c != nil && e.seq > c.safe {
 			c.safe = e.seq

@@ -1,0 +1,36 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cairn-dev/cairn/outbox/lake/export"
+)
+
+// openExporter opens the lake's Parquet export target, unless
+// CAIRN_LAKE_EXPORT_INTERVAL is 0. It reads and leases on pools of its own:
+// a long export never takes the API's connections, and its lease renewals
+// never wait behind the export's query.
+func (a *App) openExporter(ctx context.Context) error {
+	if a.cfg.LakeExportInterval <= 0 {
+		return nil
+	}
+	pool, err := a.infra.sidePool(ctx, "lake export", 2, map[string]string{"jit": "off"})
+	if err != nil {
+		return err
+	}
+	if a.exportLeases, err = a.infra.sidePool(ctx, "lake export lease", 2, nil); err != nil {
+		return err
+	}
+	a.exporter, err = export.Open(ctx, pool, export.Options{
+		URL: a.cfg.LakeExportTarget(), Interval: a.cfg.LakeExportInterval, Period: a.cfg.LakeExportPeriod,
+		Holder: holder(), Logger: a.log,
+	})
+	if err != nil {
+		return fmt.Errorf("CAIRN_LAKE_EXPORT_URL: %w", err)
+	}
+	return nil
+}
+
+// Exporter is the app's lake exporter, nil when exporting is off.
+func (a *App) Exporter() *export.Exporter { return a.exporter }
