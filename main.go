@@ -13,6 +13,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -42,7 +43,8 @@ func main() {
 }
 
 // run executes one command and returns the process exit code: 0 success,
-// 1 failure, 2 bad usage or configuration.
+// 1 failure, 2 bad usage or configuration (or a start-up that refuses to
+// run on the database as it is).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd := "serve"
 	if len(args) > 0 {
@@ -89,6 +91,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err := app.Serve(ctx, cfg, log, fullVersion()); err != nil {
 		log.Error("cairn stopped with an error", "err", err)
+		// A start-up that refuses to run on this database is a
+		// configuration matter (exit 2), like a bad setting.
+		var refused *app.RefusedError
+		if errors.As(err, &refused) {
+			return refused.ExitCode()
+		}
 		return 1
 	}
 	return 0

@@ -11,13 +11,14 @@ import (
 	"github.com/cairn-dev/cairn/config"
 	"github.com/cairn-dev/cairn/migrations"
 	"github.com/cairn-dev/cairn/modules"
+	"github.com/cairn-dev/cairn/outbox/saga"
 )
 
 // MigrateCommand runs `cairn migrate up|down <platform|module>|status` and
 // returns the exit code.
 func MigrateCommand(ctx context.Context, cfg config.Config, log *slog.Logger, args []string, stdout, stderr io.Writer) int {
 	defs := Modules()
-	names := []string{migrations.PlatformName}
+	names := []string{migrations.PlatformName, saga.MigrationsName}
 	for _, d := range defs {
 		names = append(names, d.Name)
 	}

@@ -34,6 +34,9 @@ type Config struct {
 	LogFormat              string        `env:"CAIRN_LOG_FORMAT"`
 	ShutdownTimeout        time.Duration `env:"CAIRN_SHUTDOWN_TIMEOUT"`
 	IdempotencyRetention   time.Duration `env:"CAIRN_IDEMPOTENCY_RETENTION"`
+	PaymentsURL            string        `env:"CAIRN_PAYMENTS_URL" secret:"url"`
+	PaymentsDeclineAbove   int64         `env:"CAIRN_PAYMENTS_DECLINE_ABOVE"`
+	OrdersStepTimeout      time.Duration `env:"CAIRN_ORDERS_STEP_TIMEOUT"`
 }
 
 // The range of CAIRN_NATS_SYNC_INTERVAL. It must be able to describe a
@@ -50,6 +53,13 @@ const (
 const (
 	MinIdempotencyRetention = time.Minute
 	MaxIdempotencyRetention = 365 * 24 * time.Hour
+)
+
+// The range of CAIRN_ORDERS_STEP_TIMEOUT: long enough for a participant
+// under load to answer, short enough that a customer learns the outcome.
+const (
+	MinOrdersStepTimeout = 100 * time.Millisecond
+	MaxOrdersStepTimeout = 24 * time.Hour
 )
 
 // Default returns the configuration used when nothing is set: everything
@@ -69,6 +79,10 @@ func Default() Config {
 		// Stripe's: a key is remembered for 24 hours, then a request
 		// with it is a new request.
 		IdempotencyRetention: 24 * time.Hour,
+		// The built-in payment gateway declines amounts above 1,000.00
+		// (in minor units), so `make run` shows declines too.
+		PaymentsDeclineAbove: 100_000,
+		OrdersStepTimeout:    30 * time.Second,
 	}
 }
 
@@ -135,6 +149,15 @@ func (c Config) Validate() error {
 	if c.IdempotencyRetention < MinIdempotencyRetention || c.IdempotencyRetention > MaxIdempotencyRetention {
 		bad("CAIRN_IDEMPOTENCY_RETENTION", c.IdempotencyRetention.String(), "want a duration from 1m to 8760h (a year), e.g. 24h")
 	}
+	if c.PaymentsURL != "" && !hasScheme(c.PaymentsURL, "http", "https") {
+		bad("CAIRN_PAYMENTS_URL", mask(c.PaymentsURL), "want the payment gateway's base URL, http(s)://host:port[/path], or empty for the built-in simulated gateway")
+	}
+	if c.PaymentsDeclineAbove < 0 {
+		bad("CAIRN_PAYMENTS_DECLINE_ABOVE", strconv.FormatInt(c.PaymentsDeclineAbove, 10), "want a whole number of minor units, 0 or more: the simulated gateway declines larger amounts")
+	}
+	if c.OrdersStepTimeout < MinOrdersStepTimeout || c.OrdersStepTimeout > MaxOrdersStepTimeout {
+		bad("CAIRN_ORDERS_STEP_TIMEOUT", c.OrdersStepTimeout.String(), "want a duration from 100ms to 24h, e.g. 30s")
+	}
 	return errors.Join(errs...)
 }
 
@@ -181,6 +204,16 @@ func Load(getenv Getenv) (Config, error) {
 			*dst = n
 		}
 	}
+	num64 := func(env string, dst *int64) {
+		if v, ok := getenv(env); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q is not valid: want an integer", env, v))
+				return
+			}
+			*dst = n
+		}
+	}
 	dur := func(env string, dst *time.Duration) {
 		if v, ok := getenv(env); ok {
 			d, err := time.ParseDuration(strings.TrimSpace(v))
@@ -207,5 +240,8 @@ func Load(getenv Getenv) (Config, error) {
 	str("CAIRN_LOG_FORMAT", &c.LogFormat)
 	dur("CAIRN_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout)
 	dur("CAIRN_IDEMPOTENCY_RETENTION", &c.IdempotencyRetention)
+	str("CAIRN_PAYMENTS_URL", &c.PaymentsURL)
+	num64("CAIRN_PAYMENTS_DECLINE_ABOVE", &c.PaymentsDeclineAbove)
+	dur("CAIRN_ORDERS_STEP_TIMEOUT", &c.OrdersStepTimeout)
 	return c, errors.Join(errs...)
 }

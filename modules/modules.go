@@ -21,6 +21,7 @@ import (
 
 	"github.com/cairn-dev/cairn/config"
 	"github.com/cairn-dev/cairn/outbox"
+	"github.com/cairn-dev/cairn/outbox/saga"
 )
 
 // Deps is everything a module may use. There is no NATS here: modules
@@ -34,6 +35,13 @@ type Deps struct {
 	Log       *slog.Logger
 	Config    config.Config
 	Consumers *outbox.Subscriptions
+	// Sagas is where a module registers its sagas, one line each
+	// (d.Sagas.Register(def)); nil in a test: definitions checked, not run.
+	Sagas *saga.Registry
+	// Closing is closed when the app begins to shut down, before HTTP
+	// stops: a long-lived response (Server-Sent Events) ends on it, so
+	// shutdown does not wait for it. Nil in a test: never closed.
+	Closing <-chan struct{}
 }
 
 // Logger returns the log of the named module: Log with a module attribute,
