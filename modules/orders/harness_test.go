@@ -1,8 +1,11 @@
 package orders_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,7 +32,17 @@ func newFixture(t *testing.T, stepTimeout time.Duration) *fixture {
 		c.OrdersStepTimeout = stepTimeout
 		c.AdminToken = adminToken
 	}})
-	return &fixture{App: a, t: t, gw: gw}
+	f := &fixture{App: a, t: t, gw: gw}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, l := range strings.Split(a.Logs(), "\n") {
+				if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
+					t.Log(l)
+				}
+			}
+		}
+	})
+	return f
 }
 
 func (f *fixture) must(r testenv.Response, status int) testenv.Response {
@@ -167,13 +180,15 @@ func (f *fixture) credit(customer string) (int64, map[string]string) {
 	return avail, res
 }
 
-// types lists the types of the events of one key published so far, in
-// stream order, both streams together by publication time.
+// types lists the types of the events of one key published so far, both
+// streams together, in the order they were appended.
 func (f *fixture) types(key string) []string {
 	f.t.Helper()
-	var out []string
-	for _, m := range append(f.Stream("EVENTS"), f.Stream("INTERNAL")...).OfKey(key) {
-		out = append(out, m.Type)
+	ms := append(f.Stream("EVENTS"), f.Stream("INTERNAL")...).OfKey(key)
+	slices.SortStableFunc(ms, func(a, b testenv.Message) int { return a.Time.Compare(b.Time) })
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.Type
 	}
 	return out
 }
@@ -185,4 +200,92 @@ func (f *fixture) sagaSummary(id string) string {
 		out += fmt.Sprintf(" [%s %s->%s by %s %s]", h.Kind, h.From, h.To, h.Cause.Type, h.Topology)
 	}
 	return out
+}
+
+// hold locks table in EXCLUSIVE mode in a transaction of the test's own
+// until release is called: handlers that lock its rows (SELECT ... FOR
+// UPDATE) wait, as behind a participant that hangs, while plain reads go
+// on. A table lock takes no transaction id, so the relay, which publishes
+// only below the oldest running writer, is not held back (a row lock would
+// hold back every event of the app).
+func (f *fixture) hold(table string) (release func()) {
+	f.t.Helper()
+	ctx := context.Background()
+	tx, err := f.DB.Pool.Begin(ctx)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var writer bool
+	if _, err := tx.Exec(ctx, "LOCK TABLE "+table+" IN EXCLUSIVE MODE"); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := tx.QueryRow(ctx, `SELECT pg_current_xact_id_if_assigned() IS NOT NULL`).Scan(&writer); err != nil || writer {
+		f.t.Fatalf("the lock took a transaction id (%v): it would hold back the relay", err)
+	}
+	done := false
+	release = func() {
+		if !done {
+			done = true
+			_ = tx.Rollback(ctx)
+		}
+	}
+	f.t.Cleanup(release)
+	return release
+}
+
+// stopConsumer takes the lease of a consumer away from the app, as an
+// operator or a longer outage would: the app's term ends at its next
+// renewal and nobody consumes until startConsumer; its events wait in
+// NATS.
+func (f *fixture) stopConsumer(name string) {
+	f.t.Helper()
+	if _, err := f.DB.Pool.Exec(context.Background(), `UPDATE outbox.leases SET holder = 'test-outage', token = token + 1,
+		expires_at = clock_timestamp() + interval '1 hour' WHERE name = $1`, "consumer:"+name); err != nil {
+		f.t.Fatal(err)
+	}
+	f.waitFor(name+" to stop", 10*time.Second, func() bool {
+		return strings.Contains(f.Logs(), `msg="lease term ended" component=consumer consumer=`+name+" ")
+	})
+}
+
+// startConsumer lets the app take the consumer's lease again.
+func (f *fixture) startConsumer(name string) {
+	f.t.Helper()
+	if _, err := f.DB.Pool.Exec(context.Background(), `UPDATE outbox.leases SET expires_at = clock_timestamp() - interval '1 second'
+		WHERE name = $1`, "consumer:"+name); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// waitFor polls cond until it holds, failing after within.
+func (f *fixture) waitFor(what string, within time.Duration, cond func() bool) {
+	f.t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			f.t.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// index returns the position of each type in types (-1 if absent).
+func index(types []string, want ...string) []int {
+	out := make([]int, len(want))
+	for i, w := range want {
+		out[i] = slices.Index(types, w)
+	}
+	return out
+}
+
+// inOrder reports whether every type is present and they appear in order.
+func inOrder(types []string, want ...string) bool {
+	last := -1
+	for _, i := range index(types, want...) {
+		if i <= last {
+			return false
+		}
+		last = i
+	}
+	return true
 }
