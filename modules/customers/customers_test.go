@@ -22,7 +22,9 @@ func money(amount int64, currency string) map[string]any {
 func TestCustomerIsCreated(t *testing.T) {
 	a := testenv.StartApp(t, testenv.AppOptions{})
 	var r testenv.Response
-	evs := a.Appended(func() { r = a.API("POST", "/customers", map[string]any{"name": " Ada ", "credit_limit": money(5000, "EUR")}) })
+	evs := a.Appended(func() {
+		r = a.API("POST", "/customers", map[string]any{"name": " Ada ", "credit_limit": money(5000, "EUR")})
+	})
 	id, _ := r.Body["id"].(string)
 	if r.Status != 201 || r.Body["name"] != "Ada" || r.Body["available_credit"].(map[string]any)["amount"].(float64) != 5000 ||
 		len(evs) != 1 || evs[0].Type != "customers.customer_created.v1" || evs[0].Subject != id {
