@@ -14,6 +14,8 @@ else ifeq ($(BENCH),ledger)
 BENCH_PATTERN := ^BenchmarkLedger$$
 else ifeq ($(BENCH),mail)
 BENCH_PATTERN := ^BenchmarkAPIUnderMail$$
+else ifeq ($(BENCH),orders)
+BENCH_PATTERN := ^BenchmarkOrders$$
 else
 BENCH_PATTERN := $(BENCH)
 endif
@@ -37,7 +39,7 @@ test: postgres
 # detector's slowdown distorts; it ran without -race just above.
 	$(GO) test -race -count=1 -timeout 20m -skip '^TestStaysAwakeUnderSteadyLoad$$' ./outbox/...
 
-## bench: benchmarks (BENCH=relay, BENCH=ledger or BENCH=mail for one); ends with one JSON line
+## bench: benchmarks (BENCH=relay, BENCH=ledger, BENCH=mail or BENCH=orders for one); ends with one JSON line
 bench: postgres
 	$(GO) test ./integration_test -run '^$$' -bench '$(BENCH_PATTERN)' -benchtime 1x -timeout 60m | tee bench.out
 	@grep '^{"bench"' bench.out | sed -e 's/^{"bench":"[a-z]*",*//' -e 's/}$$//' | paste -sd, - | sed -e 's/^/{/' -e 's/$$/}/'

@@ -23,11 +23,8 @@ func (m *Module) reserve(ctx context.Context, tx pgx.Tx, e outbox.Received[Reser
 	if err != nil {
 		return err
 	}
-	if status, _, err := lockReservation(ctx, tx, id); err != nil || status != "" {
-		return err
-	}
-	stock, err := lockItems(ctx, tx, lines)
-	if err != nil {
+	status, _, stock, err := lock(ctx, tx, id, lines)
+	if err != nil || status != "" {
 		return err
 	}
 	var short []Shortage
@@ -64,7 +61,7 @@ func (m *Module) release(ctx context.Context, tx pgx.Tx, e outbox.Received[Reser
 	if _, err := checkCommand(e.Event.Type, e.ID, id, nil, false); err != nil {
 		return err
 	}
-	status, lines, err := lockReservation(ctx, tx, id)
+	status, lines, _, err := lock(ctx, tx, id, nil)
 	if err != nil {
 		return err
 	}
@@ -74,9 +71,6 @@ func (m *Module) release(ctx context.Context, tx pgx.Tx, e outbox.Received[Reser
 		b.Queue(`INSERT INTO inventory.reservations (id, lines, status) VALUES ($1, '[]', 'released')`, id)
 		lines = []Line{}
 	case "reserved", "committed":
-		if _, err := lockItems(ctx, tx, lines); err != nil {
-			return err
-		}
 		if status == "reserved" {
 			queueMoves(b, `reserved = i.reserved - x.q`, lines)
 		} else {
@@ -104,11 +98,8 @@ func (m *Module) commit(ctx context.Context, tx pgx.Tx, e outbox.Received[Reserv
 	if _, err := checkCommand(e.Event.Type, e.ID, id, nil, false); err != nil {
 		return err
 	}
-	status, lines, err := lockReservation(ctx, tx, id)
+	status, lines, _, err := lock(ctx, tx, id, nil)
 	if err != nil || status != "reserved" {
-		return err
-	}
-	if _, err := lockItems(ctx, tx, lines); err != nil {
 		return err
 	}
 	b := &pgx.Batch{}
@@ -159,44 +150,47 @@ func checkCommand(typ, eventID, id string, lines []Line, needLines bool) ([]Line
 	return out, nil
 }
 
-// lockReservation locks a reservation's row and returns its status and
-// lines; "" when it has none.
-func lockReservation(ctx context.Context, tx pgx.Tx, id string) (string, []Line, error) {
-	var status string
-	var raw []byte
-	err := tx.QueryRow(ctx, `SELECT status, lines FROM inventory.reservations WHERE id = $1 FOR UPDATE`, id).Scan(&status, &raw)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil, nil
+// lock locks, in one round trip, a reservation's row and the rows of its
+// items, in SKU order (so that two reservations never deadlock): those of
+// lines for a reserve, those the reservation holds (reserved or committed)
+// otherwise. It returns the reservation's status ("" when it has no row)
+// and lines, and what is available of each item locked (an unknown SKU is
+// absent).
+func lock(ctx context.Context, tx pgx.Tx, id string, lines []Line) (status string, held []Line, avail map[string]int64, err error) {
+	b := &pgx.Batch{}
+	b.Queue(`SELECT status, lines FROM inventory.reservations WHERE id = $1 FOR UPDATE`, id).QueryRow(func(row pgx.Row) error {
+		var raw []byte
+		err := row.Scan(&status, &raw)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return json.Unmarshal(raw, &held)
+	})
+	avail = map[string]int64{}
+	collect := func(rows pgx.Rows) error {
+		var sku string
+		var n int64
+		_, err := pgx.ForEachRow(rows, []any{&sku, &n}, func() error { avail[sku] = n; return nil })
+		return err
 	}
-	if err != nil {
-		return "", nil, fmt.Errorf("inventory: lock reservation %s: %w", id, err)
+	if lines != nil {
+		skus := make([]string, len(lines))
+		for i, l := range lines {
+			skus[i] = l.SKU
+		}
+		b.Queue(`SELECT sku, on_hand - reserved FROM inventory.items WHERE sku = ANY($1) ORDER BY sku FOR UPDATE`, skus).Query(collect)
+	} else {
+		b.Queue(`SELECT sku, on_hand - reserved FROM inventory.items WHERE sku IN (
+			SELECT l->>'sku' FROM inventory.reservations r, jsonb_array_elements(r.lines) l
+			 WHERE r.id = $1 AND r.status IN ('reserved', 'committed')) ORDER BY sku FOR UPDATE`, id).Query(collect)
 	}
-	var lines []Line
-	if err := json.Unmarshal(raw, &lines); err != nil {
-		return "", nil, fmt.Errorf("inventory: reservation %s: lines: %w", id, err)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return "", nil, nil, fmt.Errorf("inventory: lock reservation %s: %w", id, err)
 	}
-	return status, lines, nil
-}
-
-// lockItems locks the items of lines (sorted by SKU) and returns what is
-// available of each; an unknown SKU is absent.
-func lockItems(ctx context.Context, tx pgx.Tx, lines []Line) (map[string]int64, error) {
-	skus := make([]string, len(lines))
-	for i, l := range lines {
-		skus[i] = l.SKU
-	}
-	rows, err := tx.Query(ctx, `SELECT sku, on_hand - reserved FROM inventory.items WHERE sku = ANY($1) ORDER BY sku FOR UPDATE`, skus)
-	if err != nil {
-		return nil, fmt.Errorf("inventory: lock items: %w", err)
-	}
-	avail := map[string]int64{}
-	var sku string
-	var n int64
-	_, err = pgx.ForEachRow(rows, []any{&sku, &n}, func() error { avail[sku] = n; return nil })
-	if err != nil {
-		return nil, fmt.Errorf("inventory: lock items: %w", err)
-	}
-	return avail, nil
+	return status, held, avail, nil
 }
 
 // queueMoves queues one update of every line's item: set is the SET list

@@ -2,6 +2,7 @@ package orders
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
@@ -122,16 +123,21 @@ func newFulfilment(m *Module) *fulfilment {
 	return f
 }
 
-// start begins an order's saga in the transaction that places it: the
-// order_placed event (which customers reacts to) and the credit step's
-// timer.
+// start stores a new order and begins its saga, in the transaction that
+// places it (one round trip): the order_placed event (which customers
+// reacts to) and the credit step's timer.
 func (f *fulfilment) start(ctx context.Context, tx pgx.Tx, o Order) error {
 	lines := make([]inventory.Line, len(o.Lines))
 	for i, l := range o.Lines {
 		lines[i] = inventory.Line{SKU: l.SKU, Quantity: l.Quantity}
 	}
+	priced, err := json.Marshal(o.Lines)
+	if err != nil {
+		return err
+	}
 	d := fulfilmentData{OrderID: o.ID, CustomerID: o.CustomerID, Total: o.Total, Lines: lines}
 	return f.def.Start(ctx, tx, o.ID, d, "orders.place_order", func(_ context.Context, s *step) error {
+		s.Exec(insertSQL, o.ID, o.CustomerID, priced, o.Total.Currency, o.Total.Amount, o.CreatedAt)
 		s.Send(EventOrderPlaced.New(o.ID, OrderPlaced{OrderID: o.ID, CustomerID: o.CustomerID, Lines: o.Lines, Total: o.Total, PlacedAt: o.CreatedAt}))
 		s.SetTimer(timerStep, f.m.stepTimeout)
 		return nil
@@ -186,12 +192,10 @@ func (f *fulfilment) onStockUnavailable(ctx context.Context, s *step, e outbox.R
 	return f.close(ctx, s, stateRejected, ReasonOutOfStock, e.Event.Type)
 }
 
-func (f *fulfilment) onPaymentAuthorized(ctx context.Context, s *step, e outbox.Received[payments.PaymentResult]) error {
+func (f *fulfilment) onPaymentAuthorized(_ context.Context, s *step, e outbox.Received[payments.PaymentResult]) error {
 	s.Data.Payment = "authorized"
 	s.CancelTimer(timerStep)
-	if _, err := (store{s.Tx()}).setStatus(ctx, s.ID(), StatusApproved, "", e.Event.Type); err != nil {
-		return err
-	}
+	s.Exec(setStatusSQL, s.ID(), StatusApproved, "", e.Event.Type)
 	s.Send(
 		EventOrderApproved.New(s.ID(), OrderClosed{OrderID: s.ID(), CustomerID: s.Data.CustomerID, Total: s.Data.Total}),
 		inventory.CommandCommitStock.New(s.ID(), inventory.ReservationRef{ReservationID: s.ID()}),
@@ -309,9 +313,7 @@ func (f *fulfilment) close(ctx context.Context, s *step, outcome, reason, cause 
 	if outcome == stateCancelled {
 		status, ev = StatusCancelled, EventOrderCancelled
 	}
-	if _, err := (store{s.Tx()}).setStatus(ctx, s.ID(), status, reason, cause); err != nil {
-		return err
-	}
+	s.Exec(setStatusSQL, s.ID(), status, reason, cause)
 	s.Send(ev.New(s.ID(), OrderClosed{OrderID: s.ID(), CustomerID: s.Data.CustomerID, Total: s.Data.Total, Reason: reason}))
 	s.Data.Outcome, s.Data.Reason = outcome, reason
 	s.Goto(outcome)

@@ -235,8 +235,8 @@ func (f *fixture) hold(table string) (release func()) {
 
 // stopConsumer takes the lease of a consumer away from the app, as an
 // operator or a longer outage would: the app's term ends at its next
-// renewal and nobody consumes until startConsumer; its events wait in
-// NATS.
+// renewal (it then stands by) and nobody consumes until startConsumer; its
+// events wait in NATS.
 func (f *fixture) stopConsumer(name string) {
 	f.t.Helper()
 	if _, err := f.DB.Pool.Exec(context.Background(), `UPDATE outbox.leases SET holder = 'test-outage', token = token + 1,
@@ -244,7 +244,19 @@ func (f *fixture) stopConsumer(name string) {
 		f.t.Fatal(err)
 	}
 	f.waitFor(name+" to stop", 10*time.Second, func() bool {
-		return strings.Contains(f.Logs(), `msg="lease term ended" component=consumer consumer=`+name+" ")
+		var st struct {
+			Consumers []struct{ Consumer, State string }
+		}
+		if err := json.Unmarshal([]byte(f.must(f.API("GET", "/status", nil), 200).Raw), &st); err != nil {
+			f.t.Fatal(err)
+		}
+		for _, c := range st.Consumers {
+			if c.Consumer == name {
+				return c.State == "standing_by"
+			}
+		}
+		f.t.Fatalf("no consumer %s in the status", name)
+		return false
 	})
 }
 

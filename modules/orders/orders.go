@@ -144,12 +144,7 @@ func (m *Module) Place(ctx context.Context, customerID string, lines []LineReque
 	o.ID = id.String()
 	o.CreatedAt = time.Now().UTC().Truncate(time.Microsecond)
 	o.UpdatedAt = o.CreatedAt
-	err = pgx.BeginFunc(ctx, m.pool, func(tx pgx.Tx) error {
-		if err := (store{tx}).insert(ctx, o); err != nil {
-			return err
-		}
-		return m.fulfilment.start(ctx, tx, o)
-	})
+	err = pgx.BeginFunc(ctx, m.pool, func(tx pgx.Tx) error { return m.fulfilment.start(ctx, tx, o) })
 	if err != nil {
 		return Order{}, fmt.Errorf("orders: place: %w", err)
 	}

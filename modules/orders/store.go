@@ -43,23 +43,13 @@ func (s store) priceOrder(ctx context.Context, customerID string, skus []string)
 	return currency, prices, nil
 }
 
-// insert stores a new pending order and the first entry of its history.
-func (s store) insert(ctx context.Context, o Order) error {
-	lines, err := json.Marshal(o.Lines)
-	if err != nil {
-		return err
-	}
-	_, err = s.db.Exec(ctx, `WITH o AS (
-		INSERT INTO orders.orders (id, customer_id, lines, currency, total, status, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6) RETURNING id)
-		INSERT INTO orders.status_changes (order_id, seq, at, from_status, to_status, cause)
-		SELECT id, 1, $6, '', 'pending', 'placed' FROM o`,
-		o.ID, o.CustomerID, lines, o.Total.Currency, o.Total.Amount, o.CreatedAt)
-	if err != nil {
-		return fmt.Errorf("orders: insert: %w", err)
-	}
-	return nil
-}
+// insertSQL stores a new pending order and the first entry of its
+// history, in one statement (queued with the saga's start).
+const insertSQL = `WITH o AS (
+	INSERT INTO orders.orders (id, customer_id, lines, currency, total, status, created_at, updated_at)
+	VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6) RETURNING id)
+	INSERT INTO orders.status_changes (order_id, seq, at, from_status, to_status, cause)
+	SELECT id, 1, $6, '', 'pending', 'placed' FROM o`
 
 const orderColumns = `id::text, customer_id::text, lines, currency, total, status, reason, cancel_requested_at IS NOT NULL, created_at, updated_at`
 
@@ -96,21 +86,14 @@ func (s store) requestCancel(ctx context.Context, id string) error {
 	return nil
 }
 
-// setStatus changes an order's status and appends the change to its
-// history, in one statement; it returns the status it had.
-func (s store) setStatus(ctx context.Context, id, to, reason, cause string) (string, error) {
-	var from string
-	err := s.db.QueryRow(ctx, `WITH old AS (SELECT status FROM orders.orders WHERE id = $1),
-		u AS (UPDATE orders.orders SET status = $2, reason = $3, changes = changes + 1, updated_at = clock_timestamp()
-		      WHERE id = $1 RETURNING changes),
-		h AS (INSERT INTO orders.status_changes (order_id, seq, from_status, to_status, cause)
-		      SELECT $1, u.changes, old.status, $2, $4 FROM u, old)
-		SELECT status FROM old`, id, to, reason, cause).Scan(&from)
-	if err != nil {
-		return "", fmt.Errorf("orders: set order %s %s: %w", id, to, err)
-	}
-	return from, nil
-}
+// setStatusSQL changes an order's status ($2, reason $3) and appends the
+// change (cause $4) to its history, in one statement that needs no answer,
+// so a saga step queues it with its own records (saga.Step.Exec).
+const setStatusSQL = `WITH old AS (SELECT status FROM orders.orders WHERE id = $1),
+	u AS (UPDATE orders.orders SET status = $2, reason = $3, changes = changes + 1, updated_at = clock_timestamp()
+	      WHERE id = $1 RETURNING changes)
+	INSERT INTO orders.status_changes (order_id, seq, from_status, to_status, cause)
+	SELECT $1, u.changes, old.status, $2, $4 FROM u, old`
 
 // changes returns an order's history after seq, oldest first.
 func (s store) changes(ctx context.Context, id string, after int) ([]StatusChange, error) {

@@ -49,18 +49,27 @@ func (m *Module) recordAuthorize(ctx context.Context, tx pgx.Tx, e outbox.Receiv
 	}
 	c := e.Data
 	p := Payment{ID: c.PaymentID, Amount: c.Amount, Status: r.answer.Status, AuthorizationID: r.answer.ID, Reason: r.answer.Reason}
-	inserted, err := store{tx}.insert(ctx, p)
-	if err != nil || !inserted {
-		return err
-	}
+	// One round trip. The payment id has no row yet: the effect found none,
+	// and its commands are handled one at a time (one lane per key); a row
+	// written meanwhile all the same fails this transaction, and the retry
+	// finds it recorded.
+	b := &pgx.Batch{}
+	b.Queue(insertPaymentSQL, p.ID, p.Amount.Amount, p.Amount.Currency, p.Status, p.AuthorizationID, p.Reason)
 	res := PaymentResult{PaymentID: p.ID, Amount: p.Amount, AuthorizationID: p.AuthorizationID, Reason: p.Reason}
+	var err error
 	switch p.Status {
 	case StatusAuthorized:
-		_, err = outbox.Append(ctx, tx, EventPaymentAuthorized.New(p.ID, res))
+		_, err = outbox.Queue(ctx, b, EventPaymentAuthorized.New(p.ID, res))
 	case StatusDeclined:
-		_, err = outbox.Append(ctx, tx, EventPaymentDeclined.New(p.ID, res))
+		_, err = outbox.Queue(ctx, b, EventPaymentDeclined.New(p.ID, res))
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("payments: record payment %s: %w", p.ID, err)
+	}
+	return nil
 }
 
 // callVoid is the first phase of payments.void_payment.v1: it calls the

@@ -38,10 +38,12 @@ func (s store) payment(ctx context.Context, id string) (Payment, bool, error) {
 	return p, true, nil
 }
 
+const insertPaymentSQL = `INSERT INTO payments.payments (id, amount, currency, status, authorization_id, reason)
+VALUES ($1, $2, $3, $4, $5, $6)`
+
 // insert records a payment unless its id has a row already.
 func (s store) insert(ctx context.Context, p Payment) (bool, error) {
-	tag, err := s.db.Exec(ctx, `INSERT INTO payments.payments (id, amount, currency, status, authorization_id, reason)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`,
+	tag, err := s.db.Exec(ctx, insertPaymentSQL+` ON CONFLICT (id) DO NOTHING`,
 		p.ID, p.Amount.Amount, p.Amount.Currency, p.Status, p.AuthorizationID, p.Reason)
 	if err != nil {
 		return false, fmt.Errorf("payments: record payment %s: %w", p.ID, err)

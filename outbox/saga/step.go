@@ -57,6 +57,7 @@ type Step[D any] struct {
 	cause   cause
 	kind    string
 	sends   []outbox.Event
+	writes  []queued
 	timers  map[string]*time.Duration // nil value: cancel
 	stuck   string
 	note    string
@@ -92,6 +93,18 @@ func (s *Step[D]) Goto(state string) {
 	s.state = state
 	s.stuck = ""
 }
+
+// queued is a statement Exec queued for the commit.
+type queued struct {
+	sql  string
+	args []any
+}
+
+// Exec queues a write of the module's own tables that needs no answer
+// (its error fails the step): it is sent with the step's own records, in
+// the same round trip, before them. Use Tx for a write whose result the
+// handler needs.
+func (s *Step[D]) Exec(sql string, args ...any) { s.writes = append(s.writes, queued{sql, args}) }
 
 // Send appends events (and commands, which are events declared by the
 // module that carries them out) to the outbox with the step.
@@ -162,6 +175,9 @@ func (s *Step[D]) commit(ctx context.Context) error {
 	}
 
 	b := &pgx.Batch{}
+	for _, w := range s.writes {
+		b.Queue(w.sql, w.args...)
+	}
 	appended, err := outbox.Queue(ctx, b, s.sends...)
 	if err != nil {
 		return fmt.Errorf("saga %s %s: %w", s.def.spec.Type, s.id, err)
