@@ -80,7 +80,7 @@ func (m *Module) handleCustomerGet(c echo.Context) error {
 	resp := toResponse(cu)
 	list := make([]reservationResponse, len(rs))
 	for i, r := range rs {
-		list[i] = reservationResponse{OrderID: r.OrderID, Amount: r.Amount, Status: r.Status, CreatedAt: r.CreatedAt}
+		list[i] = reservationResponse(r)
 	}
 	resp.Reservations = &list
 	return c.JSON(http.StatusOK, resp)

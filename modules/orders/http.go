@@ -82,7 +82,7 @@ func (m *Module) handleOrderPlace(c echo.Context) error {
 	}
 	lines := make([]LineRequest, len(*req.Lines))
 	for i, l := range *req.Lines {
-		lines[i] = LineRequest{SKU: l.SKU, Quantity: l.Quantity}
+		lines[i] = LineRequest(l)
 	}
 	o, err := m.Place(c.Request().Context(), *req.CustomerID, lines)
 	if err != nil {

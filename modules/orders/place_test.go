@@ -2,18 +2,35 @@ package orders_test
 
 import (
 	"testing"
-	"time"
+
+	"github.com/cairn-dev/cairn/testenv"
 )
+
+type line struct {
+	SKU      string `json:"sku"`
+	Quantity int64  `json:"quantity"`
+}
+
+func money(amount int64, currency string) map[string]any {
+	return map[string]any{"amount": amount, "currency": currency}
+}
 
 // Orders that cannot be placed are refused with the JSON error shape and
 // the right status, and write nothing: no order, no saga, no event.
 func TestBadOrdersAreRefusedAndWriteNothing(t *testing.T) {
-	f := newFixture(t, 30*time.Second)
-	c := f.customer(10_000)
-	usd := f.must(f.API("POST", "/customers", map[string]any{"name": "Bob", "credit_limit": money(10_000, "USD")}), 201).Body["id"].(string)
-	f.item("apple", 150, 10)
-	f.must(f.API("POST", "/inventory/items", map[string]any{"sku": "bagel", "name": "Bagel", "unit_price": money(300, "USD"), "on_hand": 5}), 201)
-	f.Drain()
+	f := testenv.StartApp(t, testenv.AppOptions{})
+	must := func(r testenv.Response) testenv.Response {
+		t.Helper()
+		if r.Status != 201 {
+			t.Fatalf("%d %s", r.Status, r.Raw)
+		}
+		return r
+	}
+	c := must(f.API("POST", "/customers", map[string]any{"name": "Ada", "credit_limit": money(10_000, "EUR")})).Body["id"].(string)
+	usd := must(f.API("POST", "/customers", map[string]any{"name": "Bob", "credit_limit": money(10_000, "USD")})).Body["id"].(string)
+	must(f.API("POST", "/inventory/items", map[string]any{"sku": "apple", "name": "Apple", "unit_price": money(150, "EUR"), "on_hand": 10}))
+	must(f.API("POST", "/inventory/items", map[string]any{"sku": "bagel", "name": "Bagel", "unit_price": money(300, "USD"), "on_hand": 5}))
+	f.Drain() // the orders module knows them from their events
 	const nobody = "01a22ec9-d42d-7adf-a89f-44ff7bda7b0a"
 	cases := []struct {
 		name   string
@@ -56,33 +73,5 @@ func TestBadOrdersAreRefusedAndWriteNothing(t *testing.T) {
 	}
 	if r := f.API("GET", "/orders/nope", nil); r.Status != 400 || r.Field("id") == nil {
 		t.Errorf("malformed order id: %d %s", r.Status, r.Raw)
-	}
-}
-
-// Orders are priced from the module's own copy of the catalogue, which
-// follows inventory's price changes through its events.
-func TestOrdersArePricedFromTheirOwnPriceList(t *testing.T) {
-	f := newFixture(t, 30*time.Second)
-	c := f.customer(100_000)
-	f.item("apple", 150, 10)
-	f.Drain()
-	f.must(f.API("POST", "/inventory/items/apple/price", map[string]any{"unit_price": money(175, "EUR")}), 200)
-	f.Drain()
-	r := f.must(f.API("POST", "/orders", map[string]any{"customer_id": c, "lines": []line{{"apple", 2}}}), 201)
-	if total := r.Body["total"].(map[string]any); total["amount"].(float64) != 350 || total["currency"] != "EUR" {
-		t.Errorf("total %v, want 350 EUR", total)
-	}
-	lines := r.Body["lines"].([]any)
-	if price := lines[0].(map[string]any)["unit_price"].(map[string]any)["amount"].(float64); price != 175 {
-		t.Errorf("unit price %v, want 175", price)
-	}
-	// The price list is the module's own: priced as before, whatever
-	// inventory's table says now.
-	if _, err := f.DB.Pool.Exec(t.Context(), `UPDATE inventory.items SET unit_price = 1 WHERE sku = 'apple'`); err != nil {
-		t.Fatal(err)
-	}
-	r = f.must(f.API("POST", "/orders", map[string]any{"customer_id": c, "lines": []line{{"apple", 1}}}), 201)
-	if r.Body["total"].(map[string]any)["amount"].(float64) != 175 {
-		t.Errorf("priced from inventory's table: %s", r.Raw)
 	}
 }

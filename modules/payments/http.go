@@ -39,5 +39,5 @@ func (m *Module) handlePaymentGet(c echo.Context) error {
 	if !ok {
 		return ErrNotFound
 	}
-	return c.JSON(http.StatusOK, paymentResponse{ID: p.ID, Amount: p.Amount, Status: p.Status, AuthorizationID: p.AuthorizationID, Reason: p.Reason, UpdatedAt: p.UpdatedAt})
+	return c.JSON(http.StatusOK, paymentResponse(p))
 }

@@ -1,4 +1,4 @@
-package orders_test
+package integration_test
 
 import (
 	"bufio"
@@ -17,7 +17,7 @@ type sseEvent struct {
 
 // follow opens an order's updates and returns the events until the server
 // ends the stream (or within, failing).
-func (f *fixture) follow(id, lastEventID string, within time.Duration) (events []sseEvent, header http.Header) {
+func (f *ordersFixture) follow(id, lastEventID string, within time.Duration) (events []sseEvent, header http.Header) {
 	f.t.Helper()
 	req, _ := http.NewRequest("GET", f.URL+"/api/v1/orders/"+id+"/updates", nil)
 	if lastEventID != "" {
@@ -62,12 +62,12 @@ func (f *fixture) follow(id, lastEventID string, within time.Duration) (events [
 // status change, and the stream ends at the outcome. A stream opened on a
 // decided order replays its history and ends; Last-Event-ID resumes.
 func TestOrderUpdatesEndAtTheOutcome(t *testing.T) {
-	f := newFixture(t, 30*time.Second)
+	f := newOrdersFixture(t, 30*time.Second)
 	c := f.customer(10_000)
 	f.item("apple", 150, 10)
 	f.Drain()
 	f.gw.SetDown(true)
-	id := f.place(c, line{"apple", 1})
+	id := f.place(c, ordersLine{"apple", 1})
 	done := make(chan []sseEvent, 1)
 	go func() {
 		evs, h := f.follow(id, "", 30*time.Second)
@@ -105,12 +105,12 @@ func TestOrderUpdatesEndAtTheOutcome(t *testing.T) {
 // shutdown until its timeout: the client sees the stream end by the time
 // Close returns (and may reconnect with Last-Event-ID).
 func TestOrderUpdatesEndOnShutdown(t *testing.T) {
-	f := newFixture(t, 30*time.Second)
+	f := newOrdersFixture(t, 30*time.Second)
 	c := f.customer(10_000)
 	f.item("apple", 150, 10)
 	f.Drain()
 	f.gw.SetDown(true)
-	id := f.place(c, line{"apple", 1})
+	id := f.place(c, ordersLine{"apple", 1})
 	resp, err := http.Get(f.URL + "/api/v1/orders/" + id + "/updates")
 	if err != nil {
 		t.Fatal(err)

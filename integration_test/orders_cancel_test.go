@@ -1,4 +1,4 @@
-package orders_test
+package integration_test
 
 import (
 	"testing"
@@ -9,12 +9,12 @@ import (
 // is under way): the stock is released, the order cancelled, the credit
 // released; the authorisation the gateway makes once it is back is voided.
 func TestCancelPendingOrder(t *testing.T) {
-	f := newFixture(t, 30*time.Second)
+	f := newOrdersFixture(t, 30*time.Second)
 	c := f.customer(10_000)
 	f.item("apple", 150, 10)
 	f.Drain()
 	f.gw.SetDown(true)
-	id := f.place(c, line{"apple", 2})
+	id := f.place(c, ordersLine{"apple", 2})
 	f.waitFor("the payment step", 10*time.Second, func() bool { return f.saga(id).State == "authorizing_payment" })
 	r := f.must(f.API("POST", "/orders/"+id+"/cancel", nil), 202)
 	if r.Body["status"] != "pending" || r.Body["cancel_requested"] != true {
@@ -35,11 +35,11 @@ func TestCancelPendingOrder(t *testing.T) {
 // hand, the order is cancelled and the credit released, in that order.
 // Cancelling again is 409 order_final.
 func TestCancelApprovedOrder(t *testing.T) {
-	f := newFixture(t, 30*time.Second)
+	f := newOrdersFixture(t, 30*time.Second)
 	c := f.customer(10_000)
 	f.item("apple", 150, 10)
 	f.Drain()
-	id := f.place(c, line{"apple", 2})
+	id := f.place(c, ordersLine{"apple", 2})
 	f.await(id, "approved", 10*time.Second)
 	f.Drain()
 	if on, _, _ := f.stock("apple"); on != 8 {
@@ -77,11 +77,11 @@ func TestCancelApprovedOrder(t *testing.T) {
 
 // A rejected order cannot be cancelled.
 func TestCancelRejectedOrderIsRefused(t *testing.T) {
-	f := newFixture(t, 30*time.Second)
+	f := newOrdersFixture(t, 30*time.Second)
 	c := f.customer(10)
 	f.item("apple", 150, 10)
 	f.Drain()
-	id := f.place(c, line{"apple", 1})
+	id := f.place(c, ordersLine{"apple", 1})
 	f.await(id, "rejected", 10*time.Second)
 	evs := f.Appended(func() {
 		if r := f.API("POST", "/orders/"+id+"/cancel", nil); r.Status != 409 || r.ErrorCode() != "order_final" {

@@ -1,4 +1,4 @@
-package orders_test
+package integration_test
 
 import (
 	"slices"
@@ -9,11 +9,11 @@ import (
 // Credit refused: the order is rejected (credit_limit_exceeded) and
 // nothing else happened: no stock reserved, no payment asked for.
 func TestCreditRefusedRejects(t *testing.T) {
-	f := newFixture(t, 30*time.Second)
+	f := newOrdersFixture(t, 30*time.Second)
 	c := f.customer(100)
 	f.item("apple", 150, 10)
 	f.Drain()
-	id := f.place(c, line{"apple", 1})
+	id := f.place(c, ordersLine{"apple", 1})
 	o := f.await(id, "rejected", 10*time.Second)
 	f.Drain()
 	if o.Reason != "credit_limit_exceeded" {
@@ -31,11 +31,11 @@ func TestCreditRefusedRejects(t *testing.T) {
 // Stock unavailable: the credit reserved for the order is released, then
 // the order is rejected (out_of_stock); no payment was asked for.
 func TestOutOfStockReleasesCredit(t *testing.T) {
-	f := newFixture(t, 30*time.Second)
+	f := newOrdersFixture(t, 30*time.Second)
 	c := f.customer(10_000)
 	f.item("apple", 150, 1)
 	f.Drain()
-	id := f.place(c, line{"apple", 2})
+	id := f.place(c, ordersLine{"apple", 2})
 	o := f.await(id, "rejected", 10*time.Second)
 	f.Drain()
 	avail, res := f.credit(c)
@@ -54,12 +54,12 @@ func TestOutOfStockReleasesCredit(t *testing.T) {
 // Payment declined: the stock is released, then the credit, in that
 // order, and the order is rejected (payment_declined).
 func TestPaymentDeclinedReleasesStockThenCredit(t *testing.T) {
-	f := newFixture(t, 30*time.Second)
+	f := newOrdersFixture(t, 30*time.Second)
 	f.gw.DeclineAbove(100)
 	c := f.customer(10_000)
 	f.item("apple", 150, 10)
 	f.Drain()
-	id := f.place(c, line{"apple", 2})
+	id := f.place(c, ordersLine{"apple", 2})
 	o := f.await(id, "rejected", 10*time.Second)
 	f.Drain()
 	avail, res := f.credit(c)
@@ -88,12 +88,12 @@ func TestPaymentDeclinedReleasesStockThenCredit(t *testing.T) {
 // the credit and rejects the order (timeout). When the gateway comes back,
 // the authorisation it then makes is a late success: the saga voids it.
 func TestTimeoutCompensatesAndLatePaymentIsVoided(t *testing.T) {
-	f := newFixture(t, time.Second)
+	f := newOrdersFixture(t, time.Second)
 	c := f.customer(10_000)
 	f.item("apple", 150, 10)
 	f.Drain()
 	f.gw.SetDown(true)
-	id := f.place(c, line{"apple", 2})
+	id := f.place(c, ordersLine{"apple", 2})
 	o := f.await(id, "rejected", 10*time.Second)
 	if o.Reason != "timeout" {
 		t.Fatalf("reason %q", o.Reason)
@@ -119,12 +119,12 @@ func TestTimeoutCompensatesAndLatePaymentIsVoided(t *testing.T) {
 // Stock reserved after the saga gave up on it (the reserve waited behind a
 // table lock past the timeout) is a late success: the saga releases it.
 func TestLateStockIsReleased(t *testing.T) {
-	f := newFixture(t, time.Second)
+	f := newOrdersFixture(t, time.Second)
 	c := f.customer(10_000)
 	f.item("apple", 150, 10)
 	f.Drain()
 	release := f.hold("inventory.items")
-	id := f.place(c, line{"apple", 2})
+	id := f.place(c, ordersLine{"apple", 2})
 	o := f.await(id, "rejected", 10*time.Second)
 	if o.Reason != "timeout" {
 		t.Fatalf("reason %q", o.Reason)
@@ -154,13 +154,13 @@ func TestLateStockIsReleased(t *testing.T) {
 // rejected; when it comes back it reserves the credit (a late success the
 // saga records) and then, on the order's rejection, releases it.
 func TestLateCreditIsReleased(t *testing.T) {
-	f := newFixture(t, time.Second)
+	f := newOrdersFixture(t, time.Second)
 	c := f.customer(10_000)
 	f.item("apple", 150, 10)
 	f.Drain()
 	f.stopConsumer("customers_reserve_credit")
 	f.stopConsumer("customers_release_rejected")
-	id := f.place(c, line{"apple", 2})
+	id := f.place(c, ordersLine{"apple", 2})
 	o := f.await(id, "rejected", 10*time.Second)
 	if o.Reason != "timeout" {
 		t.Fatalf("reason %q", o.Reason)
@@ -187,13 +187,13 @@ func TestLateCreditIsReleased(t *testing.T) {
 // gateway declines, but only after the step timed out; the order stays
 // rejected for the timeout and the decline is recorded as stale.
 func TestLateFailureIsIgnored(t *testing.T) {
-	f := newFixture(t, time.Second)
+	f := newOrdersFixture(t, time.Second)
 	f.gw.DeclineAbove(0)
 	f.gw.SetDelay(2500 * time.Millisecond)
 	c := f.customer(10_000)
 	f.item("apple", 150, 10)
 	f.Drain()
-	id := f.place(c, line{"apple", 2})
+	id := f.place(c, ordersLine{"apple", 2})
 	f.await(id, "rejected", 10*time.Second)
 	f.waitFor("the decline", 30*time.Second, func() bool { return f.gw.Key(id).Status == "declined" })
 	f.Drain()

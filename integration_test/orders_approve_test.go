@@ -1,4 +1,4 @@
-package orders_test
+package integration_test
 
 import (
 	"testing"
@@ -11,12 +11,12 @@ import (
 // reaction (choreography) and the replies to the saga's commands
 // (orchestration).
 func TestOrderIsApproved(t *testing.T) {
-	f := newFixture(t, 30*time.Second)
+	f := newOrdersFixture(t, 30*time.Second)
 	c := f.customer(10_000)
 	f.item("apple", 150, 10)
 	f.item("pear", 200, 5)
 	f.Drain()
-	r := f.must(f.API("POST", "/orders", map[string]any{"customer_id": c, "lines": []line{{"apple", 2}, {"pear", 1}}}), 201)
+	r := f.must(f.API("POST", "/orders", map[string]any{"customer_id": c, "lines": []ordersLine{{"apple", 2}, {"pear", 1}}}), 201)
 	id := r.Body["id"].(string)
 	if r.Body["status"] != "pending" || r.Body["total"].(map[string]any)["amount"].(float64) != 500 {
 		t.Fatalf("placed: %s", r.Raw)

@@ -1,4 +1,4 @@
-package orders_test
+package integration_test
 
 import (
 	"testing"
@@ -11,11 +11,11 @@ import (
 // operator's retry (admin token) sends the void again and the saga
 // finishes the cancellation.
 func TestStuckCompensationIsRetriedByAnOperator(t *testing.T) {
-	f := newFixture(t, time.Second)
+	f := newOrdersFixture(t, time.Second)
 	c := f.customer(10_000)
 	f.item("apple", 150, 10)
 	f.Drain()
-	id := f.place(c, line{"apple", 2})
+	id := f.place(c, ordersLine{"apple", 2})
 	f.await(id, "approved", 10*time.Second)
 	f.gw.RefuseVoids(true)
 	f.must(f.API("POST", "/orders/"+id+"/cancel", nil), 202)
@@ -50,7 +50,7 @@ func TestStuckCompensationIsRetriedByAnOperator(t *testing.T) {
 	if r := f.API("POST", retry, nil); r.Status != 401 {
 		t.Errorf("retry without the token: %d %s", r.Status, r.Raw)
 	}
-	r := f.must(f.API("POST", retry, nil, "Authorization", "Bearer "+adminToken), 200)
+	r := f.must(f.API("POST", retry, nil, "Authorization", "Bearer "+ordersAdminToken), 200)
 	if r.Body["status"] != "running" {
 		t.Errorf("after retry: %s", r.Raw)
 	}
@@ -61,7 +61,7 @@ func TestStuckCompensationIsRetriedByAnOperator(t *testing.T) {
 	if o.Reason != "cancelled_by_customer" || avail != 10_000 || on != 10 || reserved != 0 || f.gw.Key(id).Status != "voided" {
 		t.Errorf("reason %q, credit %d, stock %d/%d, gateway %+v", o.Reason, avail, on, reserved, f.gw.Key(id))
 	}
-	if r := f.API("POST", retry, nil, "Authorization", "Bearer "+adminToken); r.Status != 409 || r.ErrorCode() != "saga_not_stuck" {
+	if r := f.API("POST", retry, nil, "Authorization", "Bearer "+ordersAdminToken); r.Status != 409 || r.ErrorCode() != "saga_not_stuck" {
 		t.Errorf("retry of a completed saga: %d %s", r.Status, r.Raw)
 	}
 	t.Log(f.sagaSummary(id))

@@ -1,4 +1,4 @@
-package orders_test
+package integration_test
 
 import (
 	"context"
@@ -16,23 +16,23 @@ import (
 
 // fixture is the whole of Cairn, as shipped, with a fake payment gateway
 // (a real HTTP server in the test) and the step timeout given.
-type fixture struct {
+type ordersFixture struct {
 	*testenv.App
 	t  *testing.T
 	gw *paymentstest.Gateway
 }
 
-const adminToken = "test-admin-token"
+const ordersAdminToken = "test-admin-token"
 
-func newFixture(t *testing.T, stepTimeout time.Duration) *fixture {
+func newOrdersFixture(t *testing.T, stepTimeout time.Duration) *ordersFixture {
 	t.Helper()
 	gw := paymentstest.Start(t)
 	a := testenv.StartApp(t, testenv.AppOptions{Config: func(c *config.Config) {
 		c.PaymentsURL = gw.URL
 		c.OrdersStepTimeout = stepTimeout
-		c.AdminToken = adminToken
+		c.AdminToken = ordersAdminToken
 	}})
-	f := &fixture{App: a, t: t, gw: gw}
+	f := &ordersFixture{App: a, t: t, gw: gw}
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, l := range strings.Split(a.Logs(), "\n") {
@@ -45,7 +45,7 @@ func newFixture(t *testing.T, stepTimeout time.Duration) *fixture {
 	return f
 }
 
-func (f *fixture) must(r testenv.Response, status int) testenv.Response {
+func (f *ordersFixture) must(r testenv.Response, status int) testenv.Response {
 	f.t.Helper()
 	if r.Status != status {
 		f.t.Fatalf("want %d, got %d %s", status, r.Status, r.Raw)
@@ -53,37 +53,32 @@ func (f *fixture) must(r testenv.Response, status int) testenv.Response {
 	return r
 }
 
-func money(amount int64, currency string) map[string]any {
+func moneyJSON(amount int64, currency string) map[string]any {
 	return map[string]any{"amount": amount, "currency": currency}
 }
 
 // customer registers a customer with a credit limit in EUR.
-func (f *fixture) customer(limit int64) string {
+func (f *ordersFixture) customer(limit int64) string {
 	f.t.Helper()
-	r := f.must(f.API("POST", "/customers", map[string]any{"name": "Ada", "credit_limit": money(limit, "EUR")}), 201)
+	r := f.must(f.API("POST", "/customers", map[string]any{"name": "Ada", "credit_limit": moneyJSON(limit, "EUR")}), 201)
 	return r.Body["id"].(string)
 }
 
 // item adds a SKU priced in EUR with stock on hand.
-func (f *fixture) item(sku string, price, onHand int64) {
+func (f *ordersFixture) item(sku string, price, onHand int64) {
 	f.t.Helper()
-	f.must(f.API("POST", "/inventory/items", map[string]any{"sku": sku, "name": "Item " + sku, "unit_price": money(price, "EUR"), "on_hand": onHand}), 201)
-}
-
-type line struct {
-	SKU      string `json:"sku"`
-	Quantity int64  `json:"quantity"`
+	f.must(f.API("POST", "/inventory/items", map[string]any{"sku": sku, "name": "Item " + sku, "unit_price": moneyJSON(price, "EUR"), "on_hand": onHand}), 201)
 }
 
 // place places an order and returns its id.
-func (f *fixture) place(customer string, lines ...line) string {
+func (f *ordersFixture) place(customer string, lines ...ordersLine) string {
 	f.t.Helper()
 	r := f.must(f.API("POST", "/orders", map[string]any{"customer_id": customer, "lines": lines}), 201)
 	return r.Body["id"].(string)
 }
 
 // order is GET /orders/:id.
-type order struct {
+type orderView struct {
 	ID      string `json:"id"`
 	Status  string `json:"status"`
 	Reason  string `json:"reason"`
@@ -94,10 +89,10 @@ type order struct {
 	} `json:"history"`
 }
 
-func (f *fixture) order(id string) order {
+func (f *ordersFixture) order(id string) orderView {
 	f.t.Helper()
 	r := f.must(f.API("GET", "/orders/"+id, nil), 200)
-	var o order
+	var o orderView
 	if err := json.Unmarshal([]byte(r.Raw), &o); err != nil {
 		f.t.Fatal(err)
 	}
@@ -106,7 +101,7 @@ func (f *fixture) order(id string) order {
 
 // await waits until the order has status (and, for a saga that still
 // compensates late successes, until the app drained).
-func (f *fixture) await(id, status string, within time.Duration) order {
+func (f *ordersFixture) await(id, status string, within time.Duration) orderView {
 	f.t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -122,7 +117,7 @@ func (f *fixture) await(id, status string, within time.Duration) order {
 }
 
 // saga is GET /sagas/orders_fulfilment/:id.
-type saga struct {
+type sagaView struct {
 	State   string          `json:"state"`
 	Status  string          `json:"status"`
 	Version int64           `json:"version"`
@@ -146,13 +141,13 @@ type saga struct {
 	} `json:"timers"`
 }
 
-func (f *fixture) sagaRaw(id string) string {
+func (f *ordersFixture) sagaRaw(id string) string {
 	return f.API("GET", "/sagas/orders_fulfilment/"+id, nil).Raw
 }
 
-func (f *fixture) saga(id string) saga {
+func (f *ordersFixture) saga(id string) sagaView {
 	f.t.Helper()
-	var s saga
+	var s sagaView
 	if err := json.Unmarshal([]byte(f.must(f.API("GET", "/sagas/orders_fulfilment/"+id, nil), 200).Raw), &s); err != nil {
 		f.t.Fatal(err)
 	}
@@ -160,7 +155,7 @@ func (f *fixture) saga(id string) saga {
 }
 
 // stock is GET /inventory/items/:sku.
-func (f *fixture) stock(sku string) (onHand, reserved, available int64) {
+func (f *ordersFixture) stock(sku string) (onHand, reserved, available int64) {
 	f.t.Helper()
 	r := f.must(f.API("GET", "/inventory/items/"+sku, nil), 200)
 	return int64(r.Body["on_hand"].(float64)), int64(r.Body["reserved"].(float64)), int64(r.Body["available"].(float64))
@@ -168,7 +163,7 @@ func (f *fixture) stock(sku string) (onHand, reserved, available int64) {
 
 // credit is the customer's available credit and its reservations' statuses
 // by order.
-func (f *fixture) credit(customer string) (int64, map[string]string) {
+func (f *ordersFixture) credit(customer string) (int64, map[string]string) {
 	f.t.Helper()
 	r := f.must(f.API("GET", "/customers/"+customer, nil), 200)
 	avail := int64(r.Body["available_credit"].(map[string]any)["amount"].(float64))
@@ -182,7 +177,7 @@ func (f *fixture) credit(customer string) (int64, map[string]string) {
 
 // types lists the types of the events of one key published so far, both
 // streams together, in the order they were appended.
-func (f *fixture) types(key string) []string {
+func (f *ordersFixture) types(key string) []string {
 	f.t.Helper()
 	ms := append(f.Stream("EVENTS"), f.Stream("INTERNAL")...).OfKey(key)
 	slices.SortStableFunc(ms, func(a, b testenv.Message) int { return a.Time.Compare(b.Time) })
@@ -193,7 +188,7 @@ func (f *fixture) types(key string) []string {
 	return out
 }
 
-func (f *fixture) sagaSummary(id string) string {
+func (f *ordersFixture) sagaSummary(id string) string {
 	s := f.saga(id)
 	out := fmt.Sprintf("%s/%s:", s.State, s.Status)
 	for _, h := range s.History {
@@ -208,7 +203,7 @@ func (f *fixture) sagaSummary(id string) string {
 // on. A table lock takes no transaction id, so the relay, which publishes
 // only below the oldest running writer, is not held back (a row lock would
 // hold back every event of the app).
-func (f *fixture) hold(table string) (release func()) {
+func (f *ordersFixture) hold(table string) (release func()) {
 	f.t.Helper()
 	ctx := context.Background()
 	tx, err := f.DB.Pool.Begin(ctx)
@@ -237,7 +232,7 @@ func (f *fixture) hold(table string) (release func()) {
 // operator or a longer outage would: the app's term ends at its next
 // renewal (it then stands by) and nobody consumes until startConsumer; its
 // events wait in NATS.
-func (f *fixture) stopConsumer(name string) {
+func (f *ordersFixture) stopConsumer(name string) {
 	f.t.Helper()
 	if _, err := f.DB.Pool.Exec(context.Background(), `UPDATE outbox.leases SET holder = 'test-outage', token = token + 1,
 		expires_at = clock_timestamp() + interval '1 hour' WHERE name = $1`, "consumer:"+name); err != nil {
@@ -261,7 +256,7 @@ func (f *fixture) stopConsumer(name string) {
 }
 
 // startConsumer lets the app take the consumer's lease again.
-func (f *fixture) startConsumer(name string) {
+func (f *ordersFixture) startConsumer(name string) {
 	f.t.Helper()
 	if _, err := f.DB.Pool.Exec(context.Background(), `UPDATE outbox.leases SET expires_at = clock_timestamp() - interval '1 second'
 		WHERE name = $1`, "consumer:"+name); err != nil {
@@ -270,7 +265,7 @@ func (f *fixture) startConsumer(name string) {
 }
 
 // waitFor polls cond until it holds, failing after within.
-func (f *fixture) waitFor(what string, within time.Duration, cond func() bool) {
+func (f *ordersFixture) waitFor(what string, within time.Duration, cond func() bool) {
 	f.t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {
@@ -282,7 +277,7 @@ func (f *fixture) waitFor(what string, within time.Duration, cond func() bool) {
 }
 
 // index returns the position of each type in types (-1 if absent).
-func index(types []string, want ...string) []int {
+func typeIndex(types []string, want ...string) []int {
 	out := make([]int, len(want))
 	for i, w := range want {
 		out[i] = slices.Index(types, w)
@@ -293,7 +288,7 @@ func index(types []string, want ...string) []int {
 // inOrder reports whether every type is present and they appear in order.
 func inOrder(types []string, want ...string) bool {
 	last := -1
-	for _, i := range index(types, want...) {
+	for _, i := range typeIndex(types, want...) {
 		if i <= last {
 			return false
 		}
