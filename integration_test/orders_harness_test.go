@@ -24,13 +24,16 @@ type ordersFixture struct {
 
 const ordersAdminToken = "test-admin-token"
 
-func newOrdersFixture(t *testing.T, stepTimeout time.Duration) *ordersFixture {
+func newOrdersFixture(t *testing.T, stepTimeout time.Duration, more ...func(*config.Config)) *ordersFixture {
 	t.Helper()
 	gw := paymentstest.Start(t)
 	a := testenv.StartApp(t, testenv.AppOptions{Config: func(c *config.Config) {
 		c.PaymentsURL = gw.URL
 		c.OrdersStepTimeout = stepTimeout
 		c.AdminToken = ordersAdminToken
+		for _, m := range more {
+			m(c)
+		}
 	}})
 	f := &ordersFixture{App: a, t: t, gw: gw}
 	t.Cleanup(func() {

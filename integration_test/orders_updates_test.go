@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairn-dev/cairn/config"
 )
 
 // sseEvent is one Server-Sent Event.
@@ -102,10 +104,11 @@ func TestOrderUpdatesEndAtTheOutcome(t *testing.T) {
 }
 
 // An open stream ends when the app shuts down, instead of holding the
-// shutdown until its timeout: the client sees the stream end by the time
-// Close returns (and may reconnect with Last-Event-ID).
+// shutdown until its timeout (20 s here): Close returns before that, and
+// the client sees the stream end (and may reconnect with Last-Event-ID).
 func TestOrderUpdatesEndOnShutdown(t *testing.T) {
-	f := newOrdersFixture(t, 30*time.Second)
+	const shutdownTimeout = 20 * time.Second
+	f := newOrdersFixture(t, 30*time.Second, func(c *config.Config) { c.ShutdownTimeout = shutdownTimeout })
 	c := f.customer(10_000)
 	f.item("apple", 150, 10)
 	f.Drain()
@@ -124,7 +127,11 @@ func TestOrderUpdatesEndOnShutdown(t *testing.T) {
 		ended <- sc.Err()
 	}()
 	time.Sleep(300 * time.Millisecond)
+	closing := time.Now()
 	f.Close()
+	if took := time.Since(closing); took >= shutdownTimeout {
+		t.Errorf("the shutdown waited for its timeout (%s) for the open stream", took.Round(time.Millisecond))
+	}
 	select {
 	case err := <-ended:
 		if err != nil {
