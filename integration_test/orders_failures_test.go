@@ -189,7 +189,7 @@ func TestLateCreditIsReleased(t *testing.T) {
 func TestLateFailureIsIgnored(t *testing.T) {
 	f := newOrdersFixture(t, time.Second)
 	f.gw.DeclineAbove(0)
-	f.gw.SetDelay(2500 * time.Millisecond)
+	f.gw.SetDelay(4 * time.Second) // well past the 1 s step timeout, however loaded the machine
 	c := f.customer(10_000)
 	f.item("apple", 150, 10)
 	f.Drain()

@@ -28,7 +28,7 @@ func TestTimerFires(t *testing.T) {
 // does nothing: poked moved the instance on without cancelling it.
 func TestStaleTimerIsRecordedAndDoesNothing(t *testing.T) {
 	f := newFixture(t, nil, nil)
-	f.toy.timerFor = 2 * time.Second
+	f.toy.timerFor = 5 * time.Second // the poke comes first, however loaded the machine
 	f.start("t2", true)
 	f.poke("t2", false)
 	f.waitFor("the poke", func() bool { return f.view("t2").State == "b" })
