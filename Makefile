@@ -18,6 +18,8 @@ else ifeq ($(BENCH),metrics)
 BENCH_PATTERN := ^BenchmarkMetrics$$
 else ifeq ($(BENCH),lake)
 BENCH_PATTERN := ^BenchmarkLake$$
+else ifeq ($(BENCH),orders)
+BENCH_PATTERN := ^BenchmarkOrders$$
 else
 BENCH_PATTERN := $(BENCH)
 endif
@@ -50,7 +52,7 @@ test-ui: postgres chromium build
 	cd e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
 	cd e2e && npx playwright test
 
-## bench: benchmarks (BENCH=relay, ledger, mail, metrics or lake for one); ends with one JSON line
+## bench: benchmarks (BENCH=relay, ledger, mail, metrics, lake or orders for one); ends with one JSON line
 bench: postgres
 	$(GO) test ./integration_test -run '^$$' -bench '$(BENCH_PATTERN)' -benchtime 1x -timeout 60m | tee bench.out
 	@grep '^{"bench"' bench.out | sed -e 's/^{"bench":"[a-z]*",*//' -e 's/}$$//' | paste -sd, - | sed -e 's/^/{/' -e 's/$$/}/'

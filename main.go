@@ -15,6 +15,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -44,7 +45,8 @@ func main() {
 }
 
 // run executes one command and returns the process exit code: 0 success,
-// 1 failure, 2 bad usage or configuration.
+// 1 failure, 2 bad usage or configuration (or a start-up that refuses to
+// run on the database as it is).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd := "serve"
 	if len(args) > 0 {
@@ -107,6 +109,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case err != nil:
 		log.Error("cairn stopped with an error", "err", err)
+		// A start-up that refuses to run on this database is a
+		// configuration matter (exit 2), like a bad setting.
+		var refused *app.RefusedError
+		if errors.As(err, &refused) {
+			return refused.ExitCode()
+		}
 		return 1
 	}
 	return 0

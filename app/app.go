@@ -35,6 +35,7 @@ import (
 	"github.com/cairn-dev/cairn/outbox/lake/streamseq"
 	"github.com/cairn-dev/cairn/outbox/lookup"
 	"github.com/cairn-dev/cairn/outbox/relay"
+	"github.com/cairn-dev/cairn/outbox/saga"
 	"github.com/cairn-dev/cairn/telemetry"
 	"github.com/cairn-dev/cairn/web"
 )
@@ -81,6 +82,12 @@ type App struct {
 	// metricsReg is the Prometheus registry: the HTTP middleware's
 	// histogram is on it before the modules add their routes.
 	metricsReg *prometheus.Registry
+	sagas      *saga.Registry
+	// handlerPool and leasePool are the consumer runtime's; the saga
+	// timer poller runs its steps and its lease on them too.
+	handlerPool, leasePool *pgxpool.Pool
+	// closing tells modules that shutdown began (modules.Deps.Closing).
+	closing chan struct{}
 	// background are the modules with work of their own besides requests
 	// and events (the ledger sweeps expired idempotency keys).
 	background []backgroundModule
@@ -91,6 +98,7 @@ type App struct {
 	stopMover      func()
 	stopExporter   func()
 	stopConsumers  func()
+	stopTimers     func()
 	stopBackground func()
 	closeOnce      sync.Once
 }
@@ -109,7 +117,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	log = slog.New(telemetry.LogHandler(log.Handler()))
 	telemetry.InstallPropagator()
 	a := &App{cfg: cfg, log: log, version: opt.Version, built: map[string]any{}, httpErr: make(chan error, 1),
-		stopRelay: func() {}, stopMover: func() {}, stopExporter: func() {}, stopConsumers: func() {}, stopBackground: func() {}} // until Start runs them
+		closing:   make(chan struct{}),
+		stopRelay: func() {}, stopMover: func() {}, stopExporter: func() {}, stopConsumers: func() {}, stopTimers: func() {}, stopBackground: func() {}} // until Start runs them
 	defer func() {
 		if err != nil {
 			a.closeInfra()
@@ -164,8 +173,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	web.TraceHTTP(a.web)
 	subs := &outbox.Subscriptions{}
 	folds := &lake.Folds{}
-	deps := modules.Deps{Pool: a.infra.pool, API: a.web.Group("/api/v1"), Pages: a.web.Group(""), Log: log, Config: cfg,
-		Consumers: subs, Folds: folds}
+	a.sagas = saga.NewRegistry(subs)
+	api := a.web.Group("/api/v1")
+	deps := modules.Deps{Pool: a.infra.pool, API: api, Pages: a.web.Group(""), Log: log, Config: cfg,
+		Consumers: subs, Folds: folds, Sagas: a.sagas, Closing: a.closing}
 	for _, def := range opt.Modules {
 		before := len(subs.All())
 		m, err := def.Build(deps)
@@ -186,25 +197,32 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		}
 	}
 
+	// Saga instances this build cannot drive stop start-up: left
+	// running, they would wait for ever.
+	if err := a.sagas.Check(ctx, a.infra.pool); err != nil {
+		return nil, &RefusedError{Err: err}
+	}
+	a.sagas.RegisterRoutes(api, a.infra.pool, cfg.AdminToken)
+
 	// The consumer runtime for their handlers, the admin endpoints,
 	// readiness and the console.
 	a.subs = subs.All()
-	handlerPool, leasePool, err := a.infra.consumerPools(ctx, cfg.DatabaseMaxConns)
+	a.handlerPool, a.leasePool, err = a.infra.consumerPools(ctx, cfg.DatabaseMaxConns)
 	if err != nil {
 		return nil, err
 	}
 	a.consumers = consumer.New(a.infra.pool, a.infra.js, a.subs, consumer.Options{
-		Logger: log, HandlerPool: handlerPool, LeasePool: leasePool, Holder: holder(),
+		Logger: log, HandlerPool: a.handlerPool, LeasePool: a.leasePool, Holder: holder(),
 	})
 	a.consumers.RegisterAdmin(a.web.Group("/api/v1/admin"), cfg.AdminToken)
 	a.lake = lake.New(a.infra.pool, folds, log)
-	a.lake.Register(a.web.Group("/api/v1"), cfg.AdminToken)
+	a.lake.Register(api, cfg.AdminToken)
 	if err := a.openExporter(ctx); err != nil {
 		return nil, err
 	}
 	a.metrics = telemetry.NewMetrics(telemetry.Sources{
 		Version: opt.Version, Relay: a.relay, Consumers: a.consumers, Breakers: a.breakers,
-		Pools: map[string]*pgxpool.Pool{"api": a.infra.pool, "handlers": handlerPool, "leases": leasePool},
+		Pools: map[string]*pgxpool.Pool{"api": a.infra.pool, "handlers": a.handlerPool, "leases": a.leasePool},
 	}, telemetry.Options{Logger: log, Registry: a.metricsReg})
 	web.RegisterMetrics(a.web, a.metrics.Handler())
 	web.RegisterOpenAPI(a.web, opt.Version)
@@ -252,6 +270,9 @@ func (a *App) Start() error {
 		a.stopExporter = runUntilStopped(func(ctx context.Context) error { return a.exporter.Run(ctx, a.exportLeases) })
 	}
 	a.stopConsumers = runUntilStopped(a.consumers.Run)
+	a.stopTimers = runUntilStopped(func(ctx context.Context) error {
+		return a.sagas.RunTimers(ctx, saga.TimerOptions{DB: a.handlerPool, LeasePool: a.leasePool, Holder: holder(), Logger: a.log})
+	})
 	a.stopBackground = runUntilStopped(func(ctx context.Context) error {
 		var wg sync.WaitGroup
 		for _, b := range a.background {
@@ -284,7 +305,9 @@ func (a *App) Close() error {
 func (a *App) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
-	// 1. HTTP: no new requests; those in flight finish.
+	// 1. HTTP: no new requests; those in flight finish, long-lived
+	// streams told to end first.
+	close(a.closing)
 	if a.listener != nil {
 		if err := a.web.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.log.Warn("http shutdown", "err", err)
@@ -293,6 +316,7 @@ func (a *App) close() {
 	// 2. Handlers and modules' background work: none runs any more, so
 	// what they appended is in the outbox.
 	a.stopConsumers()
+	a.stopTimers()
 	a.stopBackground()
 	a.stopExporter()
 	// 3. Relay: the leader publishes what is left, then stops.
@@ -407,6 +431,19 @@ func (a *App) Mover() *lake.Mover { return a.mover }
 // Subscriptions are the handlers the modules registered, as the consumer
 // runtime runs them.
 func (a *App) Subscriptions() []outbox.Subscription { return a.subs }
+
+// Sagas is the registry of the sagas the modules registered.
+func (a *App) Sagas() *saga.Registry { return a.sagas }
+
+// RefusedError is a start-up that refused to run on this database as it
+// is (saga instances this build does not handle): `cairn serve` exits 2.
+type RefusedError struct{ Err error }
+
+func (e *RefusedError) Error() string { return "start-up refused: " + e.Err.Error() }
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+// ExitCode is the process's exit code for this error.
+func (e *RefusedError) ExitCode() int { return 2 }
 
 // Module returns the facade New built for the named module (its *Module),
 // or nil if it is not in this app.

@@ -5,9 +5,14 @@ import (
 
 	"github.com/cairn-dev/cairn/migrations"
 	"github.com/cairn-dev/cairn/modules"
+	"github.com/cairn-dev/cairn/modules/customers"
+	"github.com/cairn-dev/cairn/modules/inventory"
 	"github.com/cairn-dev/cairn/modules/ledger"
 	"github.com/cairn-dev/cairn/modules/mail"
+	"github.com/cairn-dev/cairn/modules/orders"
+	"github.com/cairn-dev/cairn/modules/payments"
 	"github.com/cairn-dev/cairn/modules/users"
+	"github.com/cairn-dev/cairn/outbox/saga"
 )
 
 // Modules returns every business module Cairn ships, in start order.
@@ -17,13 +22,18 @@ func Modules() []modules.Definition {
 		users.Definition,
 		mail.Definition,
 		ledger.Definition,
+		customers.Definition,
+		inventory.Definition,
+		payments.Definition,
+		orders.Definition,
 	}
 }
 
 // Migrator returns the runner of the platform's migrations and those of
 // defs, over db.
 func Migrator(db *sql.DB, defs []modules.Definition) (*migrations.Runner, error) {
-	sources := make([]migrations.Source, 0, len(defs))
+	// The saga runtime's tables are the platform's, in a set of their own.
+	sources := []migrations.Source{{Name: saga.MigrationsName, FS: saga.Migrations()}}
 	for _, d := range defs {
 		sources = append(sources, migrations.Source{Name: d.Name, FS: d.Migrations})
 	}

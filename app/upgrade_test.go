@@ -106,9 +106,11 @@ func TestUpgradeFromGlobalMigrations(t *testing.T) {
 	}
 	for _, m := range applied {
 		// Only migrations written after 0c7eea4 may run: the platform's
-		// above 7, a module's above its adopted 1.
+		// above 7, a module's of then above its adopted 1; sets that came
+		// later (the saga runtime's, newer modules') run whole.
 		v, _ := strconv.ParseInt(strings.SplitN(m.Path, "_", 2)[0], 10, 64)
-		if m.Source == migrations.PlatformName && v <= 7 || m.Source != migrations.PlatformName && v <= 1 {
+		existed := slices.Contains([]string{"users", "mail", "ledger"}, m.Source)
+		if m.Source == migrations.PlatformName && v <= 7 || existed && v <= 1 {
 			t.Errorf("the upgrade ran %s/%s again", m.Source, m.Path)
 		}
 	}

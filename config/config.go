@@ -42,6 +42,9 @@ type Config struct {
 	LakeExportInterval     time.Duration `env:"CAIRN_LAKE_EXPORT_INTERVAL"`
 	LakeExportPeriod       time.Duration `env:"CAIRN_LAKE_EXPORT_PERIOD"`
 	EventsMaxAge           time.Duration `env:"CAIRN_EVENTS_MAX_AGE"`
+	PaymentsURL            string        `env:"CAIRN_PAYMENTS_URL" secret:"url"`
+	PaymentsDeclineAbove   int64         `env:"CAIRN_PAYMENTS_DECLINE_ABOVE"`
+	OrdersStepTimeout      time.Duration `env:"CAIRN_ORDERS_STEP_TIMEOUT"`
 }
 
 // The range of CAIRN_NATS_SYNC_INTERVAL. It must be able to describe a
@@ -58,6 +61,13 @@ const (
 const (
 	MinIdempotencyRetention = time.Minute
 	MaxIdempotencyRetention = 365 * 24 * time.Hour
+)
+
+// The range of CAIRN_ORDERS_STEP_TIMEOUT: long enough for a participant
+// under load to answer, short enough that a customer learns the outcome.
+const (
+	MinOrdersStepTimeout = 100 * time.Millisecond
+	MaxOrdersStepTimeout = 24 * time.Hour
 )
 
 // Default returns the configuration used when nothing is set: everything
@@ -81,6 +91,10 @@ func Default() Config {
 		Lake:                 "on",
 		LakeExportInterval:   5 * time.Minute,
 		LakeExportPeriod:     time.Hour,
+		// The built-in payment gateway declines amounts above 1,000.00
+		// (in minor units), so `make run` shows declines too.
+		PaymentsDeclineAbove: 100_000,
+		OrdersStepTimeout:    30 * time.Second,
 	}
 }
 
@@ -189,6 +203,15 @@ func (c Config) Validate() error {
 	if c.EventsMaxAge != 0 && c.EventsMaxAge < time.Hour {
 		bad("CAIRN_EVENTS_MAX_AGE", c.EventsMaxAge.String(), "want 0 (keep public events for ever) or a duration of at least 1h, e.g. 720h")
 	}
+	if c.PaymentsURL != "" && !hasScheme(c.PaymentsURL, "http", "https") {
+		bad("CAIRN_PAYMENTS_URL", mask(c.PaymentsURL), "want the payment gateway's base URL, http(s)://host:port[/path], or empty for the built-in simulated gateway")
+	}
+	if c.PaymentsDeclineAbove < 0 {
+		bad("CAIRN_PAYMENTS_DECLINE_ABOVE", strconv.FormatInt(c.PaymentsDeclineAbove, 10), "want a whole number of minor units, 0 or more: the simulated gateway declines larger amounts")
+	}
+	if c.OrdersStepTimeout < MinOrdersStepTimeout || c.OrdersStepTimeout > MaxOrdersStepTimeout {
+		bad("CAIRN_ORDERS_STEP_TIMEOUT", c.OrdersStepTimeout.String(), "want a duration from 100ms to 24h, e.g. 30s")
+	}
 	return errors.Join(errs...)
 }
 
@@ -241,6 +264,16 @@ func Load(getenv Getenv) (Config, error) {
 			*dst = n
 		}
 	}
+	num64 := func(env string, dst *int64) {
+		if v, ok := getenv(env); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q is not valid: want an integer", env, v))
+				return
+			}
+			*dst = n
+		}
+	}
 	dur := func(env string, dst *time.Duration) {
 		if v, ok := getenv(env); ok {
 			d, err := time.ParseDuration(strings.TrimSpace(v))
@@ -278,5 +311,8 @@ func Load(getenv Getenv) (Config, error) {
 	dur("CAIRN_LAKE_EXPORT_INTERVAL", &c.LakeExportInterval)
 	dur("CAIRN_LAKE_EXPORT_PERIOD", &c.LakeExportPeriod)
 	dur("CAIRN_EVENTS_MAX_AGE", &c.EventsMaxAge)
+	str("CAIRN_PAYMENTS_URL", &c.PaymentsURL)
+	num64("CAIRN_PAYMENTS_DECLINE_ABOVE", &c.PaymentsDeclineAbove)
+	dur("CAIRN_ORDERS_STEP_TIMEOUT", &c.OrdersStepTimeout)
 	return c, errors.Join(errs...)
 }

@@ -25,13 +25,16 @@ func TestDefaultsAreValid(t *testing.T) {
 
 func TestBadSettingsAreNamed(t *testing.T) {
 	cases := map[string]string{
-		"CAIRN_LOG_LEVEL":          "loud",
-		"CAIRN_HTTP_ADDR":          "8080",
-		"CAIRN_DATABASE_URL":       "mysql://u:hunter2@h/db",
-		"CAIRN_NATS_URL":           "http://x",
-		"CAIRN_PUBLIC_URL":         "localhost",
-		"CAIRN_NATS_SYNC_INTERVAL": "0s",
-		"CAIRN_NATS_LISTEN":        "nowhere",
+		"CAIRN_LOG_LEVEL":              "loud",
+		"CAIRN_HTTP_ADDR":              "8080",
+		"CAIRN_DATABASE_URL":           "mysql://u:hunter2@h/db",
+		"CAIRN_NATS_URL":               "http://x",
+		"CAIRN_PUBLIC_URL":             "localhost",
+		"CAIRN_NATS_SYNC_INTERVAL":     "0s",
+		"CAIRN_NATS_LISTEN":            "nowhere",
+		"CAIRN_PAYMENTS_URL":           "ftp://u:hunter2@gw",
+		"CAIRN_PAYMENTS_DECLINE_ABOVE": "-1",
+		"CAIRN_ORDERS_STEP_TIMEOUT":    "10ms",
 	}
 	for name, value := range cases {
 		c, err := Load(env(map[string]string{name: value}))

@@ -13,8 +13,12 @@ import (
 	"github.com/cairn-dev/cairn/config"
 	"github.com/cairn-dev/cairn/errs"
 	"github.com/cairn-dev/cairn/modules"
+	"github.com/cairn-dev/cairn/modules/customers"
+	"github.com/cairn-dev/cairn/modules/inventory"
 	"github.com/cairn-dev/cairn/modules/ledger"
 	"github.com/cairn-dev/cairn/modules/mail"
+	"github.com/cairn-dev/cairn/modules/orders"
+	"github.com/cairn-dev/cairn/modules/payments"
 	"github.com/cairn-dev/cairn/modules/users"
 	"github.com/cairn-dev/cairn/outbox"
 	"github.com/cairn-dev/cairn/outbox/consumer"
@@ -34,7 +38,7 @@ func TestUnknownPathsUnderEveryModuleRouteAre404(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	e := web.NewServer(log)
 	deps := modules.Deps{Pool: db.Pool, API: e.Group("/api/v1"), Log: log, Config: config.Default(), Consumers: &outbox.Subscriptions{}}
-	for _, def := range []modules.Definition{users.Definition, mail.Definition, ledger.Definition} {
+	for _, def := range []modules.Definition{users.Definition, mail.Definition, ledger.Definition, customers.Definition, inventory.Definition, payments.Definition, orders.Definition} {
 		if _, err := def.Build(deps); err != nil {
 			t.Fatal(err)
 		}

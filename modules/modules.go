@@ -22,6 +22,7 @@ import (
 	"github.com/cairn-dev/cairn/config"
 	"github.com/cairn-dev/cairn/outbox"
 	"github.com/cairn-dev/cairn/outbox/lake"
+	"github.com/cairn-dev/cairn/outbox/saga"
 )
 
 // Deps is everything a module may use. There is no NATS here: modules
@@ -38,6 +39,13 @@ type Deps struct {
 	// Folds is where a module registers, with lake.Fold, how each aggregate
 	// it owns is folded from its events: the lake's "state as of" reads it.
 	Folds *lake.Folds
+	// Sagas is where a module registers its sagas, one line each
+	// (d.Sagas.Register(def)); nil in a test: definitions checked, not run.
+	Sagas *saga.Registry
+	// Closing is closed when the app begins to shut down, before HTTP
+	// stops: a long-lived response (Server-Sent Events) ends on it, so
+	// shutdown does not wait for it. Nil in a test: never closed.
+	Closing <-chan struct{}
 }
 
 // Logger returns the log of the named module: Log with a module attribute,
