@@ -2,7 +2,6 @@ package integration_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -70,7 +69,7 @@ func startFaultEnv(t *testing.T, name string) *faultEnv {
 		t.Fatalf("NATS cluster: %v\n%s", err, e.cluster.LogTail(20))
 	}
 	e.nc, e.js = e.cluster.Connect(t)
-	e.resetStreams()
+	e.cluster.ResetStreams(t, e.js, 0) // the replicas declare them
 	var err error
 	if e.arrivals, err = watchArrivals(e.nc); err != nil {
 		t.Fatalf("subscribe: %v", err)
@@ -98,18 +97,6 @@ func startFaultEnv(t *testing.T, name string) *faultEnv {
 	t.Cleanup(e.load.Stop)
 	time.Sleep(faultWarmup)
 	return e
-}
-
-// resetStreams deletes Cairn's streams (and so every durable consumer);
-// the replicas declare them again.
-func (e *faultEnv) resetStreams() {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for _, s := range []string{outbox.PublicStream, outbox.InternalStream} {
-		if err := e.js.DeleteStream(ctx, s); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
-			e.t.Fatalf("delete stream %s: %v", s, err)
-		}
-	}
 }
 
 func (e *faultEnv) startReplica(i int) *replica {

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cairn-dev/cairn/outbox"
 	"github.com/cairn-dev/cairn/outbox/broker"
 )
 
@@ -290,4 +292,79 @@ func (c *NATSCluster) stop() {
 		n.Kill9()
 	}
 	_ = os.RemoveAll(c.dir)
+}
+
+// ResetStreams deletes Cairn's streams (and so every durable consumer) and,
+// with replicas > 0, declares them again at that replication: each test on
+// the shared cluster starts from empty streams.
+func (c *NATSCluster) ResetStreams(tb testing.TB, js jetstream.JetStream, replicas int) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, s := range []string{outbox.PublicStream, outbox.InternalStream} {
+		if err := js.DeleteStream(ctx, s); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			tb.Fatalf("testenv: delete stream %s: %v", s, err)
+		}
+	}
+	if replicas == 0 {
+		return
+	}
+	if err := broker.EnsureStreams(ctx, js, replicas); err != nil {
+		tb.Fatalf("testenv: declare streams: %v", err)
+	}
+	if err := c.WaitStreamsCurrent(js, time.Minute, outbox.PublicStream, outbox.InternalStream); err != nil {
+		tb.Fatalf("testenv: %v", err)
+	}
+}
+
+// StreamLeader returns the index of the node leading stream, or -1 (no
+// leader right now).
+func (c *NATSCluster) StreamLeader(js jetstream.JetStream, stream string) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return -1
+	}
+	info, err := s.Info(ctx)
+	if err != nil || info.Cluster == nil {
+		return -1
+	}
+	for i, n := range c.Nodes {
+		if n.Name == info.Cluster.Leader {
+			return i
+		}
+	}
+	return -1
+}
+
+// StepDown asks stream's leader to hand over to another node. It returns
+// the error of the request, if any (there may be no leader right now).
+func (c *NATSCluster) StepDown(nc *nats.Conn, stream string) error {
+	m, err := nc.Request("$JS.API.STREAM.LEADER.STEPDOWN."+stream, nil, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	var resp struct {
+		Error *struct {
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(m.Data, &resp); err != nil {
+		return fmt.Errorf("step down %s: %w", stream, err)
+	}
+	if resp.Error != nil {
+		return fmt.Errorf("step down %s: %s", stream, resp.Error.Description)
+	}
+	return nil
+}
+
+// Restart stops node i in lame-duck mode, as a rolling restart does, and
+// starts it again on the same ports and store.
+func (c *NATSCluster) Restart(tb testing.TB, i int) {
+	tb.Helper()
+	if err := c.Nodes[i].LameDuck(time.Minute); err != nil {
+		tb.Fatalf("testenv: lame-duck stop of %s: %v", c.Nodes[i].Name, err)
+	}
+	c.Nodes[i].Start(tb)
 }

@@ -33,7 +33,12 @@ func TestOrderThroughStreamLeaderChanges(t *testing.T) {
 
 func orderThroughStreamLeaderChanges(t *testing.T, atomic bool) {
 	db := testenv.MustDB(t)
-	cl := testenv.MustCluster(t)
+	cl := testenv.SharedNATSCluster(t)
+	if err := cl.WaitHealthy(90 * time.Second); err != nil {
+		t.Fatalf("NATS cluster: %v\n%s", err, cl.LogTail(20))
+	}
+	admin, adminJS := cl.Connect(t)
+	cl.ResetStreams(t, adminJS, 3)
 	nc, err := nats.Connect(cl.URL(), nats.ReconnectBufSize(-1), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -67,9 +72,9 @@ func orderThroughStreamLeaderChanges(t *testing.T, atomic bool) {
 		if i%3 == 2 {
 			stream = outbox.InternalStream
 		}
-		_ = cl.StepDown(stream) // "no leader right now" is fine too
+		_ = cl.StepDown(admin, stream) // "no leader right now" is fine too
 		if i%8 == 7 {
-			if n := cl.StreamLeader(outbox.PublicStream); n >= 0 {
+			if n := cl.StreamLeader(adminJS, outbox.PublicStream); n >= 0 {
 				cl.Restart(t, n)
 				restarts++
 			}
@@ -85,8 +90,8 @@ func orderThroughStreamLeaderChanges(t *testing.T, atomic bool) {
 	if m.PublishErrors == 0 {
 		t.Fatal("no publish ever failed: the leader changes did not reach the relay, and the test proves nothing")
 	}
-	public := readStream(t, cl.JS, outbox.PublicStream, w.count(outbox.Public), time.Minute)
-	internal := readStream(t, cl.JS, outbox.InternalStream, w.count(outbox.Internal), time.Minute)
+	public := readStream(t, adminJS, outbox.PublicStream, w.count(outbox.Public), time.Minute)
+	internal := readStream(t, adminJS, outbox.InternalStream, w.count(outbox.Internal), time.Minute)
 	checkOrderAndOnce(t, committed, append(public, internal...))
 }
 
