@@ -78,6 +78,25 @@ func TestBindJSONReportsEveryField(t *testing.T) {
 	}
 }
 
+// A wrong value inside a nested object is named by its path from the body
+// (lines.quantity), not by the top-level field with the path in the message.
+func TestBindJSONNamesNestedFields(t *testing.T) {
+	type line struct {
+		SKU      string `json:"sku"`
+		Quantity int    `json:"quantity"`
+	}
+	type req struct {
+		Lines []line `json:"lines"`
+	}
+	bind := func(c echo.Context) error { return BindJSON(c, &req{}) }
+	r := httptest.NewRequest("POST", "/x", strings.NewReader(`{"lines":[{"sku":"a","quantity":"two"}]}`))
+	r.Header.Set("Content-Type", "application/json")
+	status, body := serve(t, bind, r)
+	if status != 400 || body.Error.Fields["lines.quantity"] != "must be a whole number" || len(body.Error.Fields) != 1 {
+		t.Fatalf("%d %+v, want lines.quantity named", status, body)
+	}
+}
+
 // JSON answers say what they mean: no \u003e for ">", and never sniffed
 // as HTML.
 func TestJSONIsNotHTMLEscaped(t *testing.T) {
