@@ -24,6 +24,12 @@ else
 BENCH_PATTERN := $(BENCH)
 endif
 
+# bash for pipefail: a test run is teed to a log and must still fail make.
+SHELL := /bin/bash
+# After a failed run, the failures again at the end: CI shows the tail of
+# the output, and the many log lines of a long run hide them otherwise.
+FAILURES = { echo "== failures (full output above; also in $(1))"; grep -E '^(--- FAIL|FAIL|panic:|fatal error:)|^[[:space:]]+[A-Za-z0-9_]+_test\.go:[0-9]+:' $(1) | head -200; exit 1; }
+
 .PHONY: run test test-ui bench build lint postgres chromium docker
 
 ## run: build and start Cairn with its own PostgreSQL and NATS under ./data
@@ -37,11 +43,11 @@ build:
 ## test: vet, unit and integration tests (real PostgreSQL and NATS), outbox/ under -race
 test: postgres
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 40m ./...
+	set -o pipefail; $(GO) test -count=1 -timeout 40m ./... 2>&1 | tee test.out || $(call FAILURES,test.out)
 # The outbox runtime is concurrent: run it again under the race detector.
 # TestStaysAwakeUnderSteadyLoad compares idle counts under load, which the
 # detector's slowdown distorts; it ran without -race just above.
-	$(GO) test -race -count=1 -timeout 20m -skip '^TestStaysAwakeUnderSteadyLoad$$' ./outbox/...
+	set -o pipefail; $(GO) test -race -count=1 -timeout 20m -skip '^TestStaysAwakeUnderSteadyLoad$$' ./outbox/... 2>&1 | tee test-race.out || $(call FAILURES,test-race.out)
 # The lake's Parquet files read back by DuckDB: a module of its own, because
 # DuckDB's driver needs cgo and the cairn binary is built without it.
 	cd integration_test/duckdb && CGO_ENABLED=1 $(GO) test -count=1 -timeout 10m ./...
