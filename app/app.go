@@ -235,7 +235,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 			return lookup.Tail(ctx, a.infra.nc, filter, fn)
 		},
 	})
-	web.RegisterHealth(a.web, checks)
+	web.RegisterHealth(a.web, checks, a.readyDetail)
 	web.RegisterConsole(a.web, a.statusFunc(checks))
 	return a, nil
 }

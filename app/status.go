@@ -41,6 +41,14 @@ func (a *App) checkers() []web.Checker {
 	}
 }
 
+// readyDetail is what /readyz shows beyond its checks: the relay's lease
+// and each consumer's state, read from memory.
+func (a *App) readyDetail() (web.ReadyRelay, []web.ConsumerStatus) {
+	l := a.relay.Lease()
+	return web.ReadyRelay{State: string(a.relay.State()), Lease: web.LeaseStatus{State: string(l.State), Holder: l.Holder,
+		Token: l.Token, ValidForSeconds: l.ValidFor.Seconds(), LastError: l.LastError}}, consumerStatus(a.consumers.Status())
+}
+
 // statusFunc gathers what the operator console shows.
 func (a *App) statusFunc(checkers []web.Checker) web.StatusFunc {
 	started := time.Now().UTC() // with the relay, whose counters start at zero

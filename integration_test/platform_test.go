@@ -54,6 +54,11 @@ func TestServeOnEmbeddedDefaults(t *testing.T) {
 			Name string
 			OK   bool
 		}
+		Relay struct {
+			State string
+			Lease struct{ State, Holder string }
+		}
+		Consumers []struct{ Consumer, State string }
 	}
 	waitUntil(t, 10*time.Second, "/readyz", func() bool { return getJSON(t, p.HTTP+"/readyz", &ready) == 200 })
 	names := map[string]bool{}
@@ -64,6 +69,21 @@ func TestServeOnEmbeddedDefaults(t *testing.T) {
 		if !names[want] {
 			t.Errorf("/readyz check %q missing or failing: %+v", want, ready)
 		}
+	}
+	// Beyond pass or fail, /readyz says who holds the relay's lease and what
+	// each consumer is doing.
+	waitUntil(t, 10*time.Second, "/readyz to show every consumer consuming", func() bool {
+		getJSON(t, p.HTTP+"/readyz", &ready)
+		consuming := 0
+		for _, c := range ready.Consumers {
+			if c.State == "consuming" {
+				consuming++
+			}
+		}
+		return len(ready.Consumers) > 0 && consuming == len(ready.Consumers)
+	})
+	if ready.Relay.State != "leader" || ready.Relay.Lease.State != "holding" || ready.Relay.Lease.Holder == "" {
+		t.Errorf("/readyz relay: %+v, want the leader holding its lease", ready.Relay)
 	}
 	var notFound struct {
 		Error struct{ Code, Message string }

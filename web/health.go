@@ -35,11 +35,27 @@ func RunChecks(ctx context.Context, checkers []Checker) (bool, []Check) {
 type readiness struct {
 	Ready  bool    `json:"ready"`
 	Checks []Check `json:"checks"`
+	// Relay and Consumers say why, beyond pass or fail: the relay's lease
+	// and each consumer's state (consuming, standing_by, paused with its
+	// reason, failing with its last error) on this replica.
+	Relay     *ReadyRelay      `json:"relay,omitempty"`
+	Consumers []ConsumerStatus `json:"consumers,omitempty"`
 }
 
+// ReadyRelay is the relay as /readyz shows it: its state and lease.
+type ReadyRelay struct {
+	State string      `json:"state"`
+	Lease LeaseStatus `json:"lease"`
+}
+
+// ReadyDetail gives /readyz the relay's lease and each consumer's state;
+// it must be cheap (no database query): probes call it often.
+type ReadyDetail func() (ReadyRelay, []ConsumerStatus)
+
 // RegisterHealth adds /healthz (the process answers) and /readyz (every
-// checker passes; 503 with the failing ones otherwise).
-func RegisterHealth(e *echo.Echo, checkers []Checker) {
+// checker passes; 503 with the failing ones otherwise), with the relay's
+// lease and each consumer's state when detail is given.
+func RegisterHealth(e *echo.Echo, checkers []Checker, detail ReadyDetail) {
 	e.GET("/healthz", func(c echo.Context) error {
 		c.Response().Header().Set("Cache-Control", "no-store")
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
@@ -50,7 +66,12 @@ func RegisterHealth(e *echo.Echo, checkers []Checker) {
 		if !ready {
 			status = http.StatusServiceUnavailable
 		}
+		body := readiness{Ready: ready, Checks: checks}
+		if detail != nil {
+			r, cs := detail()
+			body.Relay, body.Consumers = &r, cs
+		}
 		c.Response().Header().Set("Cache-Control", "no-store")
-		return c.JSON(status, readiness{Ready: ready, Checks: checks})
+		return c.JSON(status, body)
 	})
 }

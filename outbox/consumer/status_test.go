@@ -35,7 +35,7 @@ func TestReadinessNamesAConsumerNobodyConsumes(t *testing.T) {
 		consumer.Options{Logger: slog.New(slog.DiscardHandler), FailingAfter: 2 * time.Second, LeaseTTL: 2 * time.Second})
 	runUntilCleanup(t, rt.Run)
 	srv := echo.New()
-	web.RegisterHealth(srv, []web.Checker{{Name: "consumers", Check: func(context.Context) error { return rt.Ready() }}})
+	web.RegisterHealth(srv, []web.Checker{{Name: "consumers", Check: func(context.Context) error { return rt.Ready() }}}, nil)
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
 
