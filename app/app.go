@@ -152,7 +152,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		// its own so that a move never waits behind the API. JIT off: a
 		// move's generic plan can look costly enough to compile, and the
 		// compilation cost half a second of CPU per move.
-		lakePool, err := a.infra.sidePool(ctx, "lake", 2, map[string]string{"jit": "off"})
+		lakePool, err := a.infra.sidePool(ctx, "lake", 2, map[string]string{"jit": "off",
+			"idle_in_transaction_session_timeout": heldRowsLetGo["idle_in_transaction_session_timeout"]})
 		if err != nil {
 			return nil, err
 		}

@@ -46,6 +46,17 @@ type infra struct {
 	relayJS   jetstream.JetStream
 }
 
+// heldRowsLetGo makes PostgreSQL end a transaction its client has left
+// waiting for 5 s. The relay and the lake mover write rows the next leader
+// needs (the relay's cursor, the lake's head), and pgx sends a batch as one
+// implicit transaction: a leader frozen or cut off between two messages of
+// one would otherwise keep those rows locked until TCP gives up, hours on
+// Linux defaults, and the new leader would wait behind it (seen in
+// TestFaultLeaderPostgresBlackhole under load: elected at 5 s, publishing
+// only when the cut healed at 20 s). 5 s is longer than any of their
+// transactions waits on its client.
+var heldRowsLetGo = map[string]string{"idle_in_transaction_session_timeout": "5s"}
+
 // openDatabase starts the embedded PostgreSQL if needed and opens a pool,
 // or uses the pool it is given.
 func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger, pool *pgxpool.Pool) (*infra, error) {
@@ -53,7 +64,7 @@ func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger, pool
 	if pool != nil {
 		in.pool, in.lentDB = pool, true
 		var err error
-		if in.relayPool, err = in.sidePool(ctx, "relay", 4, nil); err != nil {
+		if in.relayPool, err = in.sidePool(ctx, "relay", 4, heldRowsLetGo); err != nil {
 			return nil, err
 		}
 		return in, nil
@@ -92,7 +103,7 @@ func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger, pool
 	pcfg.ConnConfig.DialFunc = hardenedDialer().DialContext
 	in.pool, err = pgxpool.NewWithConfig(ctx, pcfg)
 	if err == nil {
-		in.relayPool, err = in.sidePool(ctx, "relay", 4, nil)
+		in.relayPool, err = in.sidePool(ctx, "relay", 4, heldRowsLetGo)
 	}
 	if err == nil {
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)

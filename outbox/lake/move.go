@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -132,6 +133,13 @@ func (m *Mover) move(ctx context.Context, conn *pgx.Conn, r Range) (int64, error
 		}
 	}
 	if len(missing) > 0 {
+		// The pool may end transactions left idle for a few seconds (a
+		// frozen leader must not keep the head locked); a look-up in the
+		// streams can take longer than that, bounded by MoveTimeout.
+		if _, err := conn.Exec(ctx, fmt.Sprintf(`SET LOCAL idle_in_transaction_session_timeout = %d`, (m.opt.MoveTimeout+time.Second).Milliseconds())); err != nil {
+			rollback(conn)
+			return 0, fmt.Errorf("lake: allow the look-up: %w", err)
+		}
 		found, err := m.lookUp(ctx, missing, head)
 		if err != nil {
 			rollback(conn)
