@@ -45,7 +45,7 @@ func (r *Runtime) deliver(ctx context.Context, w *work, m jetstream.Msg) {
 		if !w.term.Valid() {
 			return
 		}
-		d := outbox.Delivery{Event: ev, Subject: m.Subject(), Attempt: attempt, Term: w.term.Check}
+		d := outbox.Delivery{Event: ev, Subject: m.Subject(), Attempt: attempt, Term: w.term.CheckBeforeEffect}
 		err := r.handleOnce(ctx, s, d, w.term, &eff, nil)
 		if ctx.Err() != nil || errors.Is(err, errFenced) {
 			return

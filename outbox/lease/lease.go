@@ -285,7 +285,7 @@ func (l *Lease) acquire(ctx context.Context) (*Term, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lease %s: acquire: %w", l.name, err)
 	}
-	t := &Term{Name: l.name, Token: token, Holder: l.opt.Holder}
+	t := &Term{Name: l.name, Token: token, Holder: l.opt.Holder, ttl: l.opt.TTL}
 	t.extend(sent, l.opt.TTL)
 	return t, nil
 }

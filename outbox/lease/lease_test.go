@@ -148,6 +148,34 @@ func TestUnrenewableHolderStopsBeforeStandbyStarts(t *testing.T) {
 	tn.noOverlap(t)
 }
 
+// A holder whose renewals fail stops starting outside effects a third of
+// the TTL before its term ends, while the term itself still holds: an
+// email started then has that long to finish before a standby can start.
+func TestNoEffectStartsInTheLastThirdOfATerm(t *testing.T) {
+	db := testenv.MustDB(t)
+	poolA, err := pgxpool.New(context.Background(), db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refusedWhileValid atomic.Int64
+	a := lease.New(poolA, "test", opts("a"))
+	run(t, a, func(ctx context.Context, tm *lease.Term) error {
+		for ctx.Err() == nil && tm.Valid() {
+			if tm.CheckBeforeEffect() != nil && tm.Valid() {
+				refusedWhileValid.Add(1)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return nil
+	})
+	waitFor(t, 5*time.Second, "a to hold", func() bool { return a.Status().State == lease.Holding })
+	poolA.Close()
+	waitFor(t, 5*time.Second, "a's term to end", func() bool { return a.Status().State != lease.Holding })
+	if refusedWhileValid.Load() == 0 {
+		t.Fatal("effects were allowed until the term ended")
+	}
+}
+
 // A renewal that finds another token (an operator or a bug moved the lease)
 // ends the term at once.
 func TestRenewalFindsLeaseLost(t *testing.T) {

@@ -21,6 +21,7 @@ type Term struct {
 	Token int64
 
 	validUntil atomic.Int64 // on the monotonic clock; -1 once ended
+	ttl        time.Duration
 }
 
 // extend moves the term's end to sent+ttl if that is later, sent being when
@@ -49,6 +50,19 @@ func (t *Term) Valid() bool { return int64(now()) < t.validUntil.Load() }
 // Remaining is how long the term holds without another renewal.
 func (t *Term) Remaining() time.Duration {
 	return max(time.Duration(t.validUntil.Load())-now(), 0)
+}
+
+// CheckBeforeEffect returns nil while the term holds for at least a third
+// of the lease's TTL more, ErrExpired otherwise. An outside effect (an
+// email) cannot be fenced: one started just before the term ends can still
+// be in flight when the next holder, which cannot know it happened, does it
+// again. Starting none in the last third of the term, when renewals have
+// already been missed, leaves that much time for the effect to finish.
+func (t *Term) CheckBeforeEffect() error {
+	if t.Remaining() >= t.ttl/3 && t.Valid() {
+		return nil
+	}
+	return ErrExpired
 }
 
 // Check returns nil while the term is valid and ErrExpired after.
