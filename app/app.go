@@ -146,14 +146,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	}
 	a.metricsReg = prometheus.NewRegistry()
 	ropt := relay.Options{DeleteDelay: deleteDelay, Name: holder(), Logger: log,
-		OnPublished: telemetry.PublishDuration(a.metricsReg)}
+		OnPublished: telemetry.PublishDuration(a.metricsReg), OnTerm: evictOtherLeaders(log)}
 	if cfg.LakeOn() {
 		// The lake takes the rows the relay used to delete, on a pool of
 		// its own so that a move never waits behind the API. JIT off: a
 		// move's generic plan can look costly enough to compile, and the
 		// compilation cost half a second of CPU per move.
-		lakePool, err := a.infra.sidePool(ctx, "lake", 2, map[string]string{"jit": "off",
-			"idle_in_transaction_session_timeout": heldRowsLetGo["idle_in_transaction_session_timeout"]})
+		params := leaderSession("lake")
+		params["jit"] = "off"
+		lakePool, err := a.infra.sidePool(ctx, "lake", 2, params)
 		if err != nil {
 			return nil, err
 		}

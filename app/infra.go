@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/nats-io/nats.go"
@@ -46,16 +47,43 @@ type infra struct {
 	relayJS   jetstream.JetStream
 }
 
-// heldRowsLetGo makes PostgreSQL end a transaction its client has left
-// waiting for 5 s. The relay and the lake mover write rows the next leader
-// needs (the relay's cursor, the lake's head), and pgx sends a batch as one
-// implicit transaction: a leader frozen or cut off between two messages of
-// one would otherwise keep those rows locked until TCP gives up, hours on
-// Linux defaults, and the new leader would wait behind it (seen in
-// TestFaultLeaderPostgresBlackhole under load: elected at 5 s, publishing
-// only when the cut healed at 20 s). 5 s is longer than any of their
-// transactions waits on its client.
-var heldRowsLetGo = map[string]string{"idle_in_transaction_session_timeout": "5s"}
+// leaderSession is the session of a pool whose connections write rows the
+// next leader needs (the relay's cursor, the lake's head).
+//
+// PostgreSQL ends a transaction its client left waiting for 5 s: pgx sends
+// a batch as one implicit transaction, and a leader frozen or cut off
+// between two of its messages would otherwise keep those rows locked until
+// TCP gives up. That is not enough on its own: a session blocked writing
+// to a client that no longer reads (a frozen process's full socket buffer)
+// is not idle, and zero-window probes are answered for ever. So each
+// session is named for its replica (evictSQL), and a new relay leader ends
+// the sessions of every other replica's relay and lake before it starts.
+func leaderSession(role string) map[string]string {
+	return map[string]string{
+		"idle_in_transaction_session_timeout": "5s",
+		"application_name":                    leaderAppName(role, holder()),
+	}
+}
+
+// leaderAppName is "cairn relay <holder>", within PostgreSQL's 63 bytes.
+func leaderAppName(role, holder string) string {
+	name := "cairn " + role + " " + holder
+	if len(name) > 63 {
+		name = name[:63]
+	}
+	return name
+}
+
+// evictSQL ends the relay and lake sessions of every replica but this one
+// (the first two parameters name this one's). A role may end sessions of
+// its own role without privileges; where it may not, the new leader logs
+// it and relies on the timeouts alone.
+const evictSQL = `
+SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))
+FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid()
+  AND (application_name LIKE 'cairn relay %' OR application_name LIKE 'cairn lake %')
+  AND application_name <> ALL (ARRAY[$1, $2])`
 
 // openDatabase starts the embedded PostgreSQL if needed and opens a pool,
 // or uses the pool it is given.
@@ -64,7 +92,7 @@ func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger, pool
 	if pool != nil {
 		in.pool, in.lentDB = pool, true
 		var err error
-		if in.relayPool, err = in.sidePool(ctx, "relay", 4, heldRowsLetGo); err != nil {
+		if in.relayPool, err = in.sidePool(ctx, "relay", 4, leaderSession("relay")); err != nil {
 			return nil, err
 		}
 		return in, nil
@@ -103,7 +131,7 @@ func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger, pool
 	pcfg.ConnConfig.DialFunc = hardenedDialer().DialContext
 	in.pool, err = pgxpool.NewWithConfig(ctx, pcfg)
 	if err == nil {
-		in.relayPool, err = in.sidePool(ctx, "relay", 4, heldRowsLetGo)
+		in.relayPool, err = in.sidePool(ctx, "relay", 4, leaderSession("relay"))
 	}
 	if err == nil {
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -274,6 +302,21 @@ func (in *infra) close(ctx context.Context) {
 			in.log.Error("stop embedded PostgreSQL", "err", err)
 		} else {
 			in.log.Info("embedded PostgreSQL stopped")
+		}
+	}
+}
+
+// evictOtherLeaders is the relay's OnTerm: see leaderSession.
+func evictOtherLeaders(log *slog.Logger) func(ctx context.Context, conn *pgx.Conn) {
+	me := holder()
+	return func(ctx context.Context, conn *pgx.Conn) {
+		var n int64
+		if err := conn.QueryRow(ctx, evictSQL, leaderAppName("relay", me), leaderAppName("lake", me)).Scan(&n); err != nil {
+			log.Warn("relay: could not end other replicas' relay and lake sessions; a frozen one may hold rows until its transaction times out", "err", err)
+			return
+		}
+		if n > 0 {
+			log.Info("relay: ended other replicas' relay and lake sessions", "sessions", n)
 		}
 	}
 }

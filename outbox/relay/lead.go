@@ -79,6 +79,11 @@ func (r *Relay) lead(ctx context.Context, t *lease.Term) error {
 		defer cancel()
 		_ = conn.Close(closeCtx)
 	}()
+	if r.opt.OnTerm != nil {
+		cctx, cancel := context.WithTimeout(ctx, r.opt.CallTimeout)
+		r.opt.OnTerm(cctx, conn)
+		cancel()
+	}
 	pub, err := newPublisher(r.js.Conn(), t.Token)
 	if err != nil {
 		return err

@@ -34,6 +34,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -55,6 +56,10 @@ type Options struct {
 	// events it published and how long from sending them to the last ack
 	// (the cairn_relay_publish_duration_seconds histogram).
 	OnPublished func(events int, took time.Duration)
+	// OnTerm, if set, runs at the start of each term on the leader's own
+	// connection, before its first write: the app ends there the sessions
+	// a previous leader may have left holding rows (see app.leaderSession).
+	OnTerm func(ctx context.Context, conn *pgx.Conn)
 	// BatchSize is how many rows are read and published per round (at most
 	// 1000 with AtomicBatches: the server's limit per batch).
 	BatchSize int
