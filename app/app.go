@@ -211,8 +211,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	if err != nil {
 		return nil, err
 	}
+	seal, err := sealer(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	a.consumers = consumer.New(a.infra.pool, a.infra.js, a.subs, consumer.Options{
-		Logger: log, HandlerPool: a.handlerPool, LeasePool: a.leasePool, Holder: holder(),
+		Logger: log, HandlerPool: a.handlerPool, LeasePool: a.leasePool, Holder: holder(), Sealer: seal,
 	})
 	a.consumers.RegisterAdmin(a.web.Group("/api/v1/admin"), cfg.AdminToken)
 	a.lake = lake.New(a.infra.pool, folds, log)
