@@ -39,8 +39,8 @@ func sealer(cfg config.Config, log *slog.Logger) (*outbox.Sealer, error) {
 			return nil, err
 		}
 	default:
-		log.Warn("CAIRN_SECRET_KEY is not set: the secret fields of dead letters are sealed with a random key of this process, "+
-			"so a dead letter parked here cannot be retried with its secrets on another replica or after a restart "+
+		log.Warn("CAIRN_SECRET_KEY is not set: the secret fields of dead letters are sealed with a random key of this process, " +
+			"so a dead letter parked here cannot be retried with its secrets on another replica or after a restart " +
 			"(its handler then gets them redacted); set the same CAIRN_SECRET_KEY on every replica (openssl rand -base64 32)")
 		return outbox.RandomSealer(), nil
 	}
