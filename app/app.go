@@ -211,7 +211,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	if err != nil {
 		return nil, err
 	}
-	seal, err := sealer(cfg, log)
+	seal, err := sealer(cfg, a.infra.pg != nil, log)
 	if err != nil {
 		return nil, err
 	}

@@ -20,21 +20,22 @@ import (
 const secretKeyFile = "secret.key"
 
 // sealer returns what seals the secret fields of dead letters: the key in
-// CAIRN_SECRET_KEY; else, with the embedded PostgreSQL, a key made on the
+// CAIRN_SECRET_KEY; else, with the embedded PostgreSQL (embedded: this
+// process started it in the data directory), a key made on the
 // first start and kept in <data dir>/secret.key (0600), so `make run`
 // needs no configuration and its dead letters can be retried after a
 // restart; else (a database of your own, probably several replicas) a
 // random key of this process, with a warning: what it seals no other
 // replica can open, nor this one after a restart. Errors: a key file that
 // cannot be read, made, or holds no key.
-func sealer(cfg config.Config, log *slog.Logger) (*outbox.Sealer, error) {
+func sealer(cfg config.Config, embedded bool, log *slog.Logger) (*outbox.Sealer, error) {
 	key, err := cfg.SecretKeyBytes()
 	if err != nil {
 		return nil, fmt.Errorf("CAIRN_SECRET_KEY: %w", err) // Validate names it first
 	}
 	switch {
 	case key != nil:
-	case cfg.EmbeddedPostgres():
+	case embedded:
 		if key, err = embeddedSecretKey(filepath.Join(cfg.DataDir, secretKeyFile), log); err != nil {
 			return nil, err
 		}

@@ -23,7 +23,7 @@ func TestSecretKeyOfEachMode(t *testing.T) {
 
 	embedded := config.Default()
 	embedded.DataDir = filepath.Join(t.TempDir(), "data")
-	first, err := sealer(embedded, logger)
+	first, err := sealer(embedded, true, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +32,7 @@ func TestSecretKeyOfEachMode(t *testing.T) {
 		t.Fatalf("key file: %v %v", info, err)
 	}
 	sealed, _ := first.SealEvent(raw)
-	again, err := sealer(embedded, logger) // a restart
+	again, err := sealer(embedded, true, logger) // a restart
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,9 +43,8 @@ func TestSecretKeyOfEachMode(t *testing.T) {
 		t.Fatalf("the embedded mode warned:\n%s", log.String())
 	}
 
-	external := embedded
-	external.DatabaseURL = "postgres://cairn@db.internal/cairn"
-	other, err := sealer(external, logger)
+	external := embedded // a database of one's own: no embedded server
+	other, err := sealer(external, false, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,8 +56,8 @@ func TestSecretKeyOfEachMode(t *testing.T) {
 	}
 
 	external.SecretKey = "q0vJ0Xb4nS3tKkM0mB3fRZ6bA1p9yQeHc2s8uVwT5xE="
-	a, _ := sealer(external, logger)
-	b, _ := sealer(external, logger) // another replica
+	a, _ := sealer(external, false, logger)
+	b, _ := sealer(external, false, logger) // another replica
 	sealed, _ = a.SealEvent(raw)
 	if out, unopened := b.UnsealEvent(sealed); unopened != 0 || !strings.Contains(string(out), "tok-42") {
 		t.Fatalf("replicas sharing CAIRN_SECRET_KEY: %s", out)
@@ -67,7 +66,7 @@ func TestSecretKeyOfEachMode(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(embedded.DataDir, secretKeyFile), []byte("garbage\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sealer(embedded, logger); err == nil || !strings.Contains(err.Error(), "CAIRN_SECRET_KEY") {
+	if _, err := sealer(embedded, true, logger); err == nil || !strings.Contains(err.Error(), "CAIRN_SECRET_KEY") {
 		t.Fatalf("a broken key file: %v", err)
 	}
 }

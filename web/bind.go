@@ -92,7 +92,8 @@ func bindBody(body []byte, dst any) error {
 		target := v.Elem().FieldByIndex(f.index)
 		val := reflect.New(target.Type())
 		if err := strictDecode(raw, val.Interface()); err != nil {
-			bad[key] = fieldMessage(err, raw, target.Type())
+			nested, msg := fieldMessage(err, raw, target.Type())
+			bad[key+nested] = msg
 			continue
 		}
 		target.Set(val.Elem())
@@ -114,24 +115,26 @@ func strictDecode(raw []byte, dst any) error {
 	return nil
 }
 
-// fieldMessage says what is wrong with one field's value.
-func fieldMessage(err error, raw json.RawMessage, t reflect.Type) string {
+// fieldMessage says what is wrong with one field's value, and which field
+// of a nested object it is about (".quantity" of lines' objects; "" for
+// the value itself), so a client can point at the very field.
+func fieldMessage(err error, raw json.RawMessage, t reflect.Type) (string, string) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if m := numberRange(raw, t); m != "" {
-		return m
+		return "", m
 	}
 	var e *errs.Error
 	if errors.As(err, &e) {
 		for name, msg := range e.Fields {
 			if name == "body" {
-				return msg
+				return "", msg
 			}
-			return name + " " + msg // a field of a nested object
+			return "." + name, msg // a field of a nested object
 		}
 	}
-	return "must be " + article(jsonKind(t.Kind().String()))
+	return "", "must be " + article(jsonKind(t.Kind().String()))
 }
 
 // numberRange explains a JSON number that a Go integer cannot hold: too
