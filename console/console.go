@@ -41,7 +41,8 @@ type Options struct {
 	Metrics   *telemetry.Metrics
 	// Checks are the readiness conditions.
 	Checks []web.Checker
-	// Finder looks events up; until the lake, lookup.Recent.
+	// Finder looks events up: lookup.Lake, or lookup.Recent with the lake
+	// off.
 	Finder lookup.Finder
 	// Tail follows events live (lookup.Tail on Cairn's connection).
 	Tail func(ctx context.Context, filter string, fn func(lookup.Event)) error
