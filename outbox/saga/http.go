@@ -28,7 +28,7 @@ func (r *Registry) RegisterRoutes(api *echo.Group, db *pgxpool.Pool, adminToken 
 		Errors: []int{http.StatusBadRequest},
 	}, h.handleSagaList)
 	web.Handle(api, http.MethodGet, "/sagas/:type/:id", web.Op{
-		Summary: "A saga instance whole: its data, its history (each step, what caused it and what it sent) and its timers",
+		Summary:  "A saga instance whole: its data, its history (each step, what caused it and what it sent) and its timers",
 		Response: View{},
 	}, h.handleSagaGet)
 	// Per route: the saga routes share the /api/v1 group with the public ones.
