@@ -234,7 +234,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	checks := a.checkers()
 	console.Register(a.web, console.Options{
 		Token: cfg.AdminToken, Version: opt.Version, Holder: holder(), Consumers: a.consumers, Metrics: a.metrics,
-		Checks: checks, Finder: a.finder(), Log: log,
+		Checks: checks, Finder: a.finder(), Log: log, Sagas: a.sagas, DB: a.infra.pool,
 		Tail: func(ctx context.Context, filter string, fn func(lookup.Event)) error {
 			return lookup.Tail(ctx, a.infra.nc, filter, fn)
 		},

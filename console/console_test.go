@@ -106,7 +106,7 @@ func TestConsoleNeedsTheAdminToken(t *testing.T) {
 		t.Fatalf("a wrong token: %d", status)
 	}
 	b.login()
-	for _, p := range []string{"/console/", "/console/consumers", "/console/dead-letters", "/console/events", "/console/events?by=key&value=nothing"} {
+	for _, p := range []string{"/console/", "/console/consumers", "/console/dead-letters", "/console/events", "/console/events?by=key&value=nothing", "/console/sagas"} {
 		b.page(p)
 	}
 	if status, _, _ := b.do("POST", "/console/consumers/mail_activation_email/pause", url.Values{"reason": {"no csrf"}}); status != http.StatusForbidden {
