@@ -32,7 +32,7 @@ func TestAlertRulesParseAndNameRealSeries(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	smtp := startFakeSMTP(t)
+	smtp := testenv.StartFakeSMTP(t)
 	a := testenv.StartApp(t, testenv.AppOptions{Config: func(c *config.Config) { c.SMTPURL = smtp.URL() }})
 	a.API("GET", "/users/nobody", nil)
 	// The sampled figures (backlog, consumers, dead letters) are read in
