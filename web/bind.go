@@ -92,8 +92,8 @@ func bindBody(body []byte, dst any) error {
 		target := v.Elem().FieldByIndex(f.index)
 		val := reflect.New(target.Type())
 		if err := strictDecode(raw, val.Interface()); err != nil {
-			nested, msg := fieldMessage(err, raw, target.Type())
-			bad[key+nested] = msg
+			name, msg := fieldMessage(err, raw, target.Type())
+			bad[joinField(key, name)] = msg
 			continue
 		}
 		target.Set(val.Elem())
@@ -115,10 +115,10 @@ func strictDecode(raw []byte, dst any) error {
 	return nil
 }
 
-// fieldMessage says what is wrong with one field's value, and which field
-// of a nested object it is about (".quantity" of lines' objects; "" for
-// the value itself), so a client can point at the very field.
-func fieldMessage(err error, raw json.RawMessage, t reflect.Type) (string, string) {
+// fieldMessage says what is wrong with one field's value and, when the
+// fault is inside a nested object, names the nested field ("quantity" of
+// lines[].quantity) so the answer points at it.
+func fieldMessage(err error, raw json.RawMessage, t reflect.Type) (nested, msg string) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -131,10 +131,18 @@ func fieldMessage(err error, raw json.RawMessage, t reflect.Type) (string, strin
 			if name == "body" {
 				return "", msg
 			}
-			return "." + name, msg // a field of a nested object
+			return name, msg
 		}
 	}
 	return "", "must be " + article(jsonKind(t.Kind().String()))
+}
+
+// joinField names a nested field by its path from the body: lines.quantity.
+func joinField(key, nested string) string {
+	if nested == "" {
+		return key
+	}
+	return key + "." + nested
 }
 
 // numberRange explains a JSON number that a Go integer cannot hold: too
