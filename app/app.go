@@ -213,8 +213,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	if err != nil {
 		return nil, err
 	}
+	seal, err := sealer(cfg, a.infra.pg != nil, log)
+	if err != nil {
+		return nil, err
+	}
 	a.consumers = consumer.New(a.infra.pool, a.infra.js, a.subs, consumer.Options{
-		Logger: log, HandlerPool: a.handlerPool, LeasePool: a.leasePool, Holder: holder(),
+		Logger: log, HandlerPool: a.handlerPool, LeasePool: a.leasePool, Holder: holder(), Sealer: seal,
 	})
 	a.consumers.RegisterAdmin(a.web.Group("/api/v1/admin"), cfg.AdminToken)
 	a.lake = lake.New(a.infra.pool, folds, log)
@@ -232,7 +236,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	checks := a.checkers()
 	console.Register(a.web, console.Options{
 		Token: cfg.AdminToken, Version: opt.Version, Holder: holder(), Consumers: a.consumers, Metrics: a.metrics,
-		Checks: checks, Finder: lookup.Recent{Pool: a.infra.pool, JS: a.infra.js}, Log: log,
+		Checks: checks, Finder: a.finder(), Log: log, Sagas: a.sagas, DB: a.infra.pool,
 		Tail: func(ctx context.Context, filter string, fn func(lookup.Event)) error {
 			return lookup.Tail(ctx, a.infra.nc, filter, fn)
 		},

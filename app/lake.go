@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/cairn-dev/cairn/outbox/lake/export"
+	"github.com/cairn-dev/cairn/outbox/lookup"
 )
 
 // openExporter opens the lake's Parquet export target, unless
@@ -34,3 +35,13 @@ func (a *App) openExporter(ctx context.Context) error {
 
 // Exporter is the app's lake exporter, nil when exporting is off.
 func (a *App) Exporter() *export.Exporter { return a.exporter }
+
+// finder is what the console looks events up with: the lake and the
+// outbox; with the lake off, the outbox and the newest messages of the
+// streams.
+func (a *App) finder() lookup.Finder {
+	if a.cfg.LakeOn() {
+		return lookup.Lake{Lake: a.lake, Pool: a.infra.pool}
+	}
+	return lookup.Recent{Pool: a.infra.pool, JS: a.infra.js}
+}

@@ -89,7 +89,22 @@ func TestOpenAPIDocumentIsValidAndComplete(t *testing.T) {
 		if resp.Raw == "" {
 			return resp
 		}
-		if err := schemas.validate(t, ptr+"/content/application~1json/schema", []byte(resp.Raw)); err != nil {
+		if resp.Header.Get("Content-Type") == "text/event-stream" {
+			// A stream of Server-Sent Events: each event's data
+			// against the schema documented for it.
+			n := 0
+			for _, line := range strings.Split(resp.Raw, "\n") {
+				if data, ok := strings.CutPrefix(line, "data: "); ok {
+					n++
+					if err := schemas.validate(t, ptr+"/content/text~1event-stream/x-event-data", []byte(data)); err != nil {
+						t.Errorf("%s %s streamed an event that does not match its schema: %v\n%s", method, path, err, data)
+					}
+				}
+			}
+			if n == 0 {
+				t.Errorf("%s %s streamed no event:\n%s", method, path, resp.Raw)
+			}
+		} else if err := schemas.validate(t, ptr+"/content/application~1json/schema", []byte(resp.Raw)); err != nil {
 			t.Errorf("%s %s answered %s that does not match its schema: %v\n%s", method, path, status, err, resp.Raw)
 		}
 		checked[strings.ToUpper(method)+" "+route] = true
@@ -139,6 +154,47 @@ func TestOpenAPIDocumentIsValidAndComplete(t *testing.T) {
 	call("GET", "/api/v1/lake/subjects/{key}/state", "/api/v1/lake/subjects/"+acc+"/state", nil, 200, admin...)
 	call("GET", "/api/v1/lake/subjects/{key}/state", "/api/v1/lake/subjects/"+nobody+"/state", nil, 404, admin...)
 	call("GET", "/api/v1/lake/events/{id}/lineage", "/api/v1/lake/events/"+nobody+"/lineage", nil, 404, admin...)
+
+	// Orders across customers, inventory and payments, and their saga.
+	eur := func(amount int64) map[string]any { return map[string]any{"amount": amount, "currency": "EUR"} }
+	cust := call("POST", "/api/v1/customers", "/api/v1/customers", map[string]any{"name": "Ada", "credit_limit": eur(10_000)}, 201).Body["id"].(string)
+	call("POST", "/api/v1/customers", "/api/v1/customers", map[string]any{"name": "Ada"}, 400)
+	call("GET", "/api/v1/customers/{id}", "/api/v1/customers/"+cust+"?reservations=5", nil, 200)
+	call("GET", "/api/v1/customers/{id}", "/api/v1/customers/"+nobody, nil, 404)
+	apple := map[string]any{"sku": "apple", "name": "Apple", "unit_price": eur(150), "on_hand": 10}
+	call("POST", "/api/v1/inventory/items", "/api/v1/inventory/items", apple, 201)
+	call("POST", "/api/v1/inventory/items", "/api/v1/inventory/items", apple, 409)
+	call("GET", "/api/v1/inventory/items/{sku}", "/api/v1/inventory/items/apple", nil, 200)
+	call("GET", "/api/v1/inventory/items/{sku}", "/api/v1/inventory/items/no-such-sku", nil, 404)
+	call("POST", "/api/v1/inventory/items/{sku}/restock", "/api/v1/inventory/items/apple/restock", map[string]int{"quantity": 5}, 200)
+	call("POST", "/api/v1/inventory/items/{sku}/restock", "/api/v1/inventory/items/apple/restock", map[string]int{"quantity": 0}, 400)
+	call("POST", "/api/v1/inventory/items/{sku}/price", "/api/v1/inventory/items/apple/price", map[string]any{"unit_price": eur(120)}, 200)
+	a.Drain() // the orders module's catalogue follows inventory's events
+	lines := []map[string]any{{"sku": "apple", "quantity": 2}}
+	order := call("POST", "/api/v1/orders", "/api/v1/orders", map[string]any{"customer_id": cust, "lines": lines}, 201).Body["id"].(string)
+	call("POST", "/api/v1/orders", "/api/v1/orders", map[string]any{"customer_id": nobody, "lines": lines}, 404)
+	call("POST", "/api/v1/orders", "/api/v1/orders", map[string]any{"customer_id": cust, "lines": []map[string]any{{"sku": "pear", "quantity": 1}}}, 422)
+	for deadline := time.Now().Add(30 * time.Second); testenv.Do(t, "GET", a.URL+"/api/v1/orders/"+order, nil).Body["status"] != "approved"; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the order was never approved")
+		}
+	}
+	call("GET", "/api/v1/orders/{id}", "/api/v1/orders/"+order, nil, 200)
+	call("GET", "/api/v1/orders/{id}", "/api/v1/orders/not-an-order", nil, 400)
+	call("GET", "/api/v1/orders/{id}/updates", "/api/v1/orders/"+order+"/updates", nil, 200) // ends: the outcome is known
+	call("GET", "/api/v1/orders/{id}/updates", "/api/v1/orders/"+nobody+"/updates", nil, 404)
+	call("GET", "/api/v1/payments/{id}", "/api/v1/payments/"+order, nil, 200)
+	call("GET", "/api/v1/payments/{id}", "/api/v1/payments/not-a-payment", nil, 400)
+	call("GET", "/api/v1/sagas", "/api/v1/sagas?type=orders_fulfilment&status=completed", nil, 200)
+	call("GET", "/api/v1/sagas", "/api/v1/sagas?status=sleeping", nil, 400)
+	call("GET", "/api/v1/sagas/{type}/{id}", "/api/v1/sagas/orders_fulfilment/"+order, nil, 200)
+	call("GET", "/api/v1/sagas/{type}/{id}", "/api/v1/sagas/orders_fulfilment/"+nobody, nil, 404)
+	call("POST", "/api/v1/admin/sagas/{type}/{id}/retry", "/api/v1/admin/sagas/orders_fulfilment/"+order+"/retry", nil, 401)
+	call("POST", "/api/v1/admin/sagas/{type}/{id}/retry", "/api/v1/admin/sagas/orders_fulfilment/"+order+"/retry", nil, 409, admin...)
+	call("POST", "/api/v1/admin/sagas/{type}/{id}/cancel", "/api/v1/admin/sagas/orders_fulfilment/"+order+"/cancel", nil, 409, admin...)
+	call("POST", "/api/v1/admin/sagas/{type}/{id}/cancel", "/api/v1/admin/sagas/orders_fulfilment/"+nobody+"/cancel", nil, 404, admin...)
+	call("POST", "/api/v1/orders/{id}/cancel", "/api/v1/orders/"+order+"/cancel", nil, 202)
+	call("POST", "/api/v1/orders/{id}/cancel", "/api/v1/orders/"+nobody+"/cancel", nil, 404)
 
 	call("GET", "/api/v1/admin/dead-letters", "/api/v1/admin/dead-letters", nil, 401)
 	call("GET", "/api/v1/admin/dead-letters", "/api/v1/admin/dead-letters?limit=5", nil, 200, admin...)

@@ -31,6 +31,7 @@ type Config struct {
 	NATSSyncInterval       time.Duration `env:"CAIRN_NATS_SYNC_INTERVAL"`
 	NATSReplicas           int           `env:"CAIRN_NATS_REPLICAS"`
 	AdminToken             string        `env:"CAIRN_ADMIN_TOKEN" secret:"value"`
+	SecretKey              string        `env:"CAIRN_SECRET_KEY" secret:"value"`
 	PublicURL              string        `env:"CAIRN_PUBLIC_URL"`
 	SMTPURL                string        `env:"CAIRN_SMTP_URL" secret:"url"`
 	LogLevel               string        `env:"CAIRN_LOG_LEVEL"`
@@ -169,6 +170,9 @@ func (c Config) Validate() error {
 	if c.NATSReplicas < 1 || c.NATSReplicas > 5 {
 		bad("CAIRN_NATS_REPLICAS", strconv.Itoa(c.NATSReplicas), "want 1 to 5")
 	}
+	if _, err := c.SecretKeyBytes(); err != nil {
+		bad("CAIRN_SECRET_KEY", "****", err.Error()+": want 32 random bytes in base64 (`openssl rand -base64 32`), or empty for a key Cairn makes itself")
+	}
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("CAIRN_PUBLIC_URL", c.PublicURL, "want an absolute http(s) URL, e.g. http://localhost:8080")
 	}
@@ -296,6 +300,7 @@ func Load(getenv Getenv) (Config, error) {
 	dur("CAIRN_NATS_SYNC_INTERVAL", &c.NATSSyncInterval)
 	num("CAIRN_NATS_REPLICAS", &c.NATSReplicas)
 	str("CAIRN_ADMIN_TOKEN", &c.AdminToken)
+	str("CAIRN_SECRET_KEY", &c.SecretKey)
 	if _, set := getenv("CAIRN_PUBLIC_URL"); set {
 		str("CAIRN_PUBLIC_URL", &c.PublicURL)
 	} else {

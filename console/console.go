@@ -3,7 +3,8 @@
 // breakers), the consumers (their backlog, lag and counters; pause and
 // resume), the dead letters (filter, inspect, retry or discard one or in
 // bulk), the events (look up by id, key or correlation id; a live tail over
-// Server-Sent Events) and an event's lineage (its causation tree). Pages
+// Server-Sent Events), an event's lineage (its causation tree, from the
+// lake) and the sagas (by type and status; one whole, retry, cancel). Pages
 // are rendered on the server with html/template; a small script of its own
 // runs the live tail. Nothing is loaded from elsewhere. Every figure comes
 // from the same telemetry.Snapshot /metrics renders.
@@ -23,10 +24,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 
 	"github.com/cairn-dev/cairn/outbox/consumer"
 	"github.com/cairn-dev/cairn/outbox/lookup"
+	"github.com/cairn-dev/cairn/outbox/saga"
 	"github.com/cairn-dev/cairn/telemetry"
 	"github.com/cairn-dev/cairn/web"
 )
@@ -41,11 +44,16 @@ type Options struct {
 	Metrics   *telemetry.Metrics
 	// Checks are the readiness conditions.
 	Checks []web.Checker
-	// Finder looks events up; until the lake, lookup.Recent.
+	// Finder looks events up: lookup.Lake, or lookup.Recent with the lake
+	// off.
 	Finder lookup.Finder
 	// Tail follows events live (lookup.Tail on Cairn's connection).
 	Tail func(ctx context.Context, filter string, fn func(lookup.Event)) error
 	Log  *slog.Logger
+	// Sagas and DB are the saga registry and the database its instances
+	// are in: the Sagas pages list, show, retry and cancel them.
+	Sagas *saga.Registry
+	DB    *pgxpool.Pool
 }
 
 // Console serves the pages.
@@ -84,6 +92,10 @@ func Register(e *echo.Echo, o Options) *Console {
 	g.GET("/events", con.handleEvents)
 	g.GET("/events/tail", con.handleTail)
 	g.GET("/lineage/:id", con.handleLineage)
+	g.GET("/sagas", con.handleSagas)
+	g.GET("/sagas/:type/:id", con.handleSaga)
+	g.POST("/sagas/:type/:id/retry", con.handleSagaAction("retry"))
+	g.POST("/sagas/:type/:id/cancel", con.handleSagaAction("cancel"))
 	e.GET("/console", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/console/") })
 	return con
 }
@@ -174,6 +186,7 @@ func (con *Console) renderFlash(c echo.Context, status int, name, flash string, 
 var titles = map[string]string{
 	"login": "Log in", "overview": "Overview", "consumers": "Consumers", "deadletters": "Dead letters",
 	"deadletter": "Dead letter", "confirm": "Confirm", "results": "Results", "events": "Events", "lineage": "Lineage",
+	"sagas": "Sagas", "saga": "Saga",
 }
 
 // age formats seconds for people: "4.2s", "3m 07s", "2h 05m", "3d 04h".

@@ -106,7 +106,7 @@ func TestConsoleNeedsTheAdminToken(t *testing.T) {
 		t.Fatalf("a wrong token: %d", status)
 	}
 	b.login()
-	for _, p := range []string{"/console/", "/console/consumers", "/console/dead-letters", "/console/events", "/console/events?by=key&value=nothing"} {
+	for _, p := range []string{"/console/", "/console/consumers", "/console/dead-letters", "/console/events", "/console/events?by=key&value=nothing", "/console/sagas"} {
 		b.page(p)
 	}
 	if status, _, _ := b.do("POST", "/console/consumers/mail_activation_email/pause", url.Values{"reason": {"no csrf"}}); status != http.StatusForbidden {
@@ -133,8 +133,8 @@ var dataSample = regexp.MustCompile(`data-sample="([^"]+)"`)
 // Overview and Consumers pages that names a series equals that series in
 // a scrape of the same sample.
 func TestConsoleFiguresEqualMetrics(t *testing.T) {
-	smtp := startFakeSMTP(t)
-	smtp.refuse.Store("ada0@example.com")
+	smtp := testenv.StartFakeSMTP(t)
+	smtp.Refuse("ada0@example.com")
 	a := testenv.StartApp(t, testenv.AppOptions{Config: func(c *config.Config) { c.AdminToken, c.SMTPURL = token, smtp.URL() }})
 	b := newBrowser(t, a.URL)
 	b.login()
@@ -253,8 +253,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // events as they are published, and an event's lineage shows what it
 // caused.
 func TestConsoleBulkRetryTailAndLineage(t *testing.T) {
-	smtp := startFakeSMTP(t)
-	smtp.down.Store(false)
+	smtp := testenv.StartFakeSMTP(t)
+	smtp.Down.Store(false)
 	a := testenv.StartApp(t, testenv.AppOptions{Config: func(c *config.Config) { c.AdminToken, c.SMTPURL = token, smtp.URL() }})
 	b := newBrowser(t, a.URL)
 	b.login()
@@ -271,7 +271,7 @@ func TestConsoleBulkRetryTailAndLineage(t *testing.T) {
 	lines := bufio.NewScanner(resp.Body)
 	lines.Scan() // the opening comment: the subscription is in place
 
-	smtp.refuse.Store("*")
+	smtp.Refuse("*")
 	for i := range 3 {
 		signUp(t, a, fmt.Sprintf("bulk%d", i))
 	}
@@ -298,7 +298,7 @@ func TestConsoleBulkRetryTailAndLineage(t *testing.T) {
 		t.Fatalf("the confirmation does not count 3:\n%s", confirm)
 	}
 	ids := regexp.MustCompile(`name="ids" value="([^"]*)"`).FindStringSubmatch(confirm)[1]
-	smtp.refuse.Store("")
+	smtp.Refuse("")
 	signUp(t, a, "after") // nothing to do with the confirmed set
 	status, results, _ := b.do("POST", "/console/dead-letters/bulk", url.Values{"csrf": {b.csrf(confirm)}, "action": {"retry"}, "ids": {ids}})
 	if status != 200 || !strings.Contains(results, `<strong data-outcome="delivered">3</strong> delivered`) {

@@ -13,6 +13,7 @@ import (
 )
 
 type eventsPage struct {
+	Scope     string // what the lookup reaches
 	By, Value string
 	Searched  bool
 	Events    []lookup.Event
@@ -23,7 +24,7 @@ type eventsPage struct {
 const lookupLimit = 200
 
 func (con *Console) handleEvents(c echo.Context) error {
-	p := eventsPage{By: c.QueryParam("by"), Value: strings.TrimSpace(c.QueryParam("value")), Tail: c.QueryParam("tail")}
+	p := eventsPage{Scope: con.Finder.Scope(), By: c.QueryParam("by"), Value: strings.TrimSpace(c.QueryParam("value")), Tail: c.QueryParam("tail")}
 	if p.Tail == "" {
 		p.Tail = "events.>"
 	}
@@ -121,6 +122,7 @@ type node struct {
 }
 
 type lineagePage struct {
+	Scope   string // what the lookup reaches
 	ID      string
 	Root    *node
 	Missing string // the causation id the root names but that cannot be reached
@@ -130,14 +132,13 @@ type lineagePage struct {
 // maxLineage bounds how many events a lineage walks.
 const maxLineage = 200
 
-// handleLineage draws the causation tree of an event from what can be
-// reached (the outbox and the newest messages of the streams, until the
-// lake): up its causation ids to the oldest event found, then down to
+// handleLineage draws the causation tree of an event from what the Finder
+// reaches (the lake and the outbox): up its causation ids to the oldest event found, then down to
 // every event caused by each.
 func (con *Console) handleLineage(c echo.Context) error {
 	ctx := c.Request().Context()
 	id := c.Param("id")
-	p := lineagePage{ID: id}
+	p := lineagePage{Scope: con.Finder.Scope(), ID: id}
 	found, err := con.Finder.Find(ctx, lookup.Query{ID: id}, 1)
 	if err != nil {
 		return err

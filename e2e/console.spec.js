@@ -1,7 +1,7 @@
 // The operator console in a real browser: logging in, every page passing
 // axe (no serious or critical violation), pausing a consumer, the live
-// tail, a lineage, and a bulk re-drive of 1,000 dead letters. Screenshots
-// of each page go to artifacts/.
+// tail, a lineage, an order's saga, and a bulk re-drive of 1,000 dead
+// letters. Screenshots of each page go to artifacts/.
 "use strict";
 const { test, expect } = require("@playwright/test");
 const fs = require("fs");
@@ -102,6 +102,37 @@ test("live tail, lookup and lineage", async ({ page, request }) => {
   await page.getByLabel("Value").fill("no-such-key");
   await page.getByRole("button", { name: "Find" }).click();
   await expect(page.getByRole("heading", { name: "0 found" })).toBeVisible();
+});
+
+test("an order's saga", async ({ page, request }) => {
+  const eur = (amount) => ({ amount, currency: "EUR" });
+  const c = await request.post("/api/v1/customers", { data: { name: "Ada", credit_limit: eur(10000) } });
+  expect(c.status(), await c.text()).toBe(201);
+  const customer = (await c.json()).id;
+  const it = await request.post("/api/v1/inventory/items", { data: { sku: "e2e-apple", name: "Apple", unit_price: eur(150), on_hand: 10 } });
+  expect(it.status(), await it.text()).toBe(201);
+  // The orders module learns the item from inventory's event.
+  let order;
+  await expect.poll(async () => {
+    const r = await request.post("/api/v1/orders", { data: { customer_id: customer, lines: [{ sku: "e2e-apple", quantity: 2 }] } });
+    if (r.status() === 201) order = (await r.json()).id;
+    return r.status();
+  }, { timeout: 30 * 1000 }).toBe(201);
+  await expect.poll(async () => (await (await request.get(`/api/v1/orders/${order}`)).json()).status, { timeout: 30 * 1000 }).toBe("approved");
+
+  await login(page);
+  await page.getByRole("link", { name: "Sagas" }).click();
+  await page.getByLabel("Type").selectOption("orders_fulfilment");
+  await page.getByLabel("Status").selectOption("completed");
+  await page.getByRole("button", { name: "Filter" }).click();
+  await expect(page.getByRole("link", { name: order })).toBeVisible();
+  await axe(page, "sagas");
+  await shot(page, "sagas");
+  await page.getByRole("link", { name: order }).click();
+  await expect(page.locator("#saga-status")).toHaveText("completed");
+  await expect(page.getByRole("table", { name: /Each step/ })).toContainText("payments.payment_authorized.v1");
+  await axe(page, "saga");
+  await shot(page, "saga");
 });
 
 test("bulk re-drive of 1,000 dead letters", async ({ page, request }) => {

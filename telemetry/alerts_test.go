@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/rulefmt"
@@ -31,11 +32,21 @@ func TestAlertRulesParseAndNameRealSeries(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	smtp := startFakeSMTP(t)
+	smtp := testenv.StartFakeSMTP(t)
 	a := testenv.StartApp(t, testenv.AppOptions{Config: func(c *config.Config) { c.SMTPURL = smtp.URL() }})
 	a.API("GET", "/users/nobody", nil)
+	// The sampled figures (backlog, consumers, dead letters) are read in
+	// the background: the first scrapes of a loaded machine may answer
+	// before the first sample is in. Wait for it.
+	s := mustScrape(t, a.URL)
+	for deadline := time.Now().Add(30 * time.Second); !hasSeries(s, "cairn_consumer_dead_letters") || !hasSeries(s, "cairn_consumer_lag_seconds") || !hasSeries(s, "cairn_outbox_oldest_unpublished_age_seconds"); s = mustScrape(t, a.URL) {
+		if time.Now().After(deadline) {
+			t.Fatal("no sample of the consumers' figures in 30 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	exported := map[string]bool{"up": true}
-	for key := range mustScrape(t, a.URL) {
+	for key := range s {
 		name, _, _ := strings.Cut(key, "{")
 		exported[strings.TrimSuffix(name, "_count")] = true
 	}
@@ -64,4 +75,14 @@ func TestAlertRulesParseAndNameRealSeries(t *testing.T) {
 	if rules < 10 {
 		t.Errorf("only %d rules", rules)
 	}
+}
+
+// hasSeries reports whether s has a series of the metric name.
+func hasSeries(s scrape, name string) bool {
+	for key := range s {
+		if n, _, _ := strings.Cut(key, "{"); n == name {
+			return true
+		}
+	}
+	return false
 }

@@ -52,15 +52,19 @@ func TestMetricsFollowConventionsAndStaySmall(t *testing.T) {
 	if series >= 500 {
 		t.Errorf("%d series; the budget is 500", series)
 	}
-	// The build grows (four more modules are on their way): project this
-	// worst case to 20 consumers and 20 more routes answering two status
-	// classes each, at what a consumer and a route and class cost here.
+	// The four order modules this projected to once are on (21
+	// consumers). What is still planned, reporting (issue 13: four report
+	// queries, the projections' admin) and replay (issue 11: replays'
+	// admin), must fit too: project this worst case to 4 more consumers
+	// and 10 more routes answering two status classes each, at what a
+	// consumer and a route and class cost here.
+	const moreConsumers, moreRoutes = 4, 10
 	perConsumer := consumerSeries / max(1, len(consumers))
-	projected := series + (20-len(consumers))*perConsumer + 20*2*2
-	t.Logf("%d series: %d consumer(s) × %d, %d route×class × 2, %d others; projected for 20 consumers and 20 more routes: %d",
-		series, len(consumers), perConsumer, routeClasses, series-consumerSeries-2*routeClasses, projected)
+	projected := series + moreConsumers*perConsumer + moreRoutes*2*2
+	t.Logf("%d series: %d consumer(s) × %d, %d route×class × 2, %d others; projected with %d more consumers and %d more routes: %d",
+		series, len(consumers), perConsumer, routeClasses, series-consumerSeries-2*routeClasses, moreConsumers, moreRoutes, projected)
 	if projected >= 500 {
-		t.Errorf("projected %d series with 20 consumers and 20 more routes; the budget is 500", projected)
+		t.Errorf("projected %d series with %d more consumers and %d more routes; the budget is 500", projected, moreConsumers, moreRoutes)
 	}
 }
 

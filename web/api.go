@@ -26,6 +26,10 @@ type Op struct {
 	Response any
 	// Status is the success status (default 200; 204 when Response is nil).
 	Status int
+	// Stream: the success answer is a stream of Server-Sent Events
+	// (text/event-stream) rather than one JSON document; Response is then
+	// the Go type of each event's data, documented as x-event-data.
+	Stream bool
 	// Errors are the error statuses this route answers besides those every
 	// route of its kind may: 500 always, 404 with a path parameter, 400, 413
 	// and 415 with a body, 401 and 403 for an admin route.

@@ -14,6 +14,9 @@ import (
 // APIPrefix is where the documented API lives.
 const APIPrefix = "/api/v1"
 
+// EventStream is the media type of a stream of Server-Sent Events (Op.Stream).
+const EventStream = "text/event-stream"
+
 // OpenAPI returns the OpenAPI 3.1 document of every route of e under
 // /api/v1, generated from the Ops they were registered with (Handle), and
 // the routes registered without one, which the document lists with
@@ -139,6 +142,16 @@ func openAPIOperation(s *Schemas, rt *echo.Route, op documented, pathParams []st
 			return nil, err
 		}
 		ok["content"] = map[string]any{"application/json": map[string]any{"schema": schema}}
+		if op.Stream {
+			// OpenAPI 3.1 cannot say what each event of a stream holds
+			// (3.2's itemSchema can): the data's schema goes in an
+			// extension, which the document's validators allow.
+			ok["content"] = map[string]any{EventStream: map[string]any{
+				"schema": map[string]any{"type": "string", "contentMediaType": EventStream,
+					"description": "Server-Sent Events; the data of each is a JSON document of the schema in x-event-data"},
+				"x-event-data": schema,
+			}}
+		}
 	}
 	responses[strconv.Itoa(op.Status)] = ok
 	for _, status := range errorStatuses(op, len(pathParams) > 0) {

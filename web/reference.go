@@ -43,6 +43,7 @@ type refOperation struct {
 
 type refResponse struct {
 	Status, Description string
+	Media               string // "" for application/json
 	Schema              any
 }
 
@@ -79,7 +80,11 @@ func renderReference(c echo.Context, doc map[string]any) error {
 			for status, r := range resps {
 				rr := refResponse{Status: status, Description: str(r.(map[string]any)["description"])}
 				if content, ok := r.(map[string]any)["content"].(map[string]any); ok {
-					rr.Schema = content["application/json"].(map[string]any)["schema"]
+					if sse, ok := content[EventStream].(map[string]any); ok {
+						rr.Media, rr.Schema = EventStream+", each event's data:", sse["x-event-data"]
+					} else {
+						rr.Schema = content["application/json"].(map[string]any)["schema"]
+					}
 				}
 				op.Responses = append(op.Responses, rr)
 			}

@@ -13,8 +13,15 @@ import (
 )
 
 func (m *Module) routes(g *echo.Group) {
-	g.POST("/customers", m.handleCustomerCreate)
-	g.GET("/customers/:id", m.handleCustomerGet)
+	web.Handle(g, http.MethodPost, "/customers", web.Op{
+		Summary: "Register a customer with a credit limit", Request: createRequest{}, Response: customerResponse{},
+		Status: http.StatusCreated,
+	}, m.handleCustomerCreate)
+	web.Handle(g, http.MethodGet, "/customers/:id", web.Op{
+		Summary: "A customer, its available credit and its reservations, newest first", Response: customerResponse{},
+		Query:  []web.Param{{Name: "reservations", Type: "integer", Description: "how many reservations to list, 0 to 1000, default 100"}},
+		Errors: []int{http.StatusBadRequest},
+	}, m.handleCustomerGet)
 }
 
 type createRequest struct {

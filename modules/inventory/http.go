@@ -11,10 +11,19 @@ import (
 )
 
 func (m *Module) routes(g *echo.Group) {
-	g.POST("/inventory/items", m.handleItemAdd)
-	g.GET("/inventory/items/:sku", m.handleItemGet)
-	g.POST("/inventory/items/:sku/restock", m.handleItemRestock)
-	g.POST("/inventory/items/:sku/price", m.handleItemPrice)
+	web.Handle(g, http.MethodPost, "/inventory/items", web.Op{
+		Summary: "Add an item to the catalogue, with its price and stock on hand", Request: addRequest{}, Response: itemResponse{},
+		Status: http.StatusCreated, Errors: []int{http.StatusConflict},
+	}, m.handleItemAdd)
+	web.Handle(g, http.MethodGet, "/inventory/items/:sku", web.Op{
+		Summary: "An item: its price, stock on hand, reserved and available", Response: itemResponse{},
+	}, m.handleItemGet)
+	web.Handle(g, http.MethodPost, "/inventory/items/:sku/restock", web.Op{
+		Summary: "Add units on hand", Request: restockRequest{}, Response: itemResponse{},
+	}, m.handleItemRestock)
+	web.Handle(g, http.MethodPost, "/inventory/items/:sku/price", web.Op{
+		Summary: "Change an item's unit price (orders placed later pay it)", Request: priceRequest{}, Response: itemResponse{},
+	}, m.handleItemPrice)
 }
 
 type addRequest struct {

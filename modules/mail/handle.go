@@ -42,11 +42,12 @@ func (m *Module) sendActivation(ctx context.Context, db *pgxpool.Pool, e outbox.
 		return sendResult{}, outbox.Permanent(fmt.Errorf("mail: %s %s has no %s", activationRequested, e.ID, strings.Join(missing, ", ")))
 	}
 	if req.Token == outbox.Redacted {
-		// A dead letter retried: parking it redacted the token, which
-		// exists nowhere else. Sending the placeholder would only mislead.
-		return sendResult{}, outbox.Permanent(fmt.Errorf("mail: %s %s: its token was redacted when it was parked as a dead letter, "+
-			"so this email cannot be sent again; delete the dead letter, and have the user ask for a new email "+
-			"(POST /api/v1/users/activation-emails)", activationRequested, e.ID))
+		// A dead letter retried by a process without the key it was
+		// sealed with: the token exists nowhere else. Sending the
+		// placeholder would only mislead.
+		return sendResult{}, outbox.Permanent(fmt.Errorf("mail: %s %s: its token was redacted: it was sealed when parked as a dead letter "+
+			"under a key this process does not have (set the same CAIRN_SECRET_KEY on every replica), so this email cannot be sent again; "+
+			"delete the dead letter, and have the user ask for a new email (POST /api/v1/users/activation-emails)", activationRequested, e.ID))
 	}
 	done, err := store{db}.sentFor(ctx, e.ID)
 	if err != nil || done {

@@ -12,10 +12,25 @@ import (
 )
 
 func (m *Module) routes(g *echo.Group) {
-	g.POST("/orders", m.handleOrderPlace)
-	g.GET("/orders/:id", m.handleOrderGet)
-	g.POST("/orders/:id/cancel", m.handleOrderCancel)
-	g.GET("/orders/:id/updates", m.handleOrderUpdates)
+	web.Handle(g, http.MethodPost, "/orders", web.Op{
+		Summary: "Place an order; its fulfilment saga reserves credit and stock and takes the payment", Request: placeRequest{},
+		Response: orderResponse{}, Status: http.StatusCreated, Errors: []int{http.StatusNotFound, http.StatusUnprocessableEntity},
+	}, m.handleOrderPlace)
+	web.Handle(g, http.MethodGet, "/orders/:id", web.Op{
+		Summary: "An order, its status and its history of status changes", Response: orderResponse{},
+		Errors: []int{http.StatusBadRequest},
+	}, m.handleOrderGet)
+	web.Handle(g, http.MethodPost, "/orders/:id/cancel", web.Op{
+		Summary: "Ask to cancel an order; it is cancelled once its saga has given back what was done", Response: orderResponse{},
+		Status: http.StatusAccepted, Errors: []int{http.StatusBadRequest, http.StatusConflict},
+	}, m.handleOrderCancel)
+	web.Handle(g, http.MethodGet, "/orders/:id/updates", web.Op{
+		Summary: "An order's status changes as Server-Sent Events, until its outcome is known",
+		Description: "One `event: status` per change, its `id` the change's seq, the history first (or what follows " +
+			"Last-Event-ID); the stream ends once the order is rejected, cancelled, or approved with no cancel asked for.",
+		Response: changeMessage{}, Stream: true, Errors: []int{http.StatusBadRequest},
+		Header: []web.Param{{Name: "Last-Event-ID", Type: "integer", Description: "the seq of the last event received, to resume after it"}},
+	}, m.handleOrderUpdates)
 }
 
 type placeRequest struct {

@@ -9,13 +9,17 @@ import (
 
 	"github.com/cairn-dev/cairn/errs"
 	"github.com/cairn-dev/cairn/modules"
+	"github.com/cairn-dev/cairn/web"
 )
 
 // ErrNotFound: no payment with this id was recorded.
 var ErrNotFound = errs.New(errs.NotFound, "payment_not_found", "no such payment")
 
 func (m *Module) routes(g *echo.Group) {
-	g.GET("/payments/:id", m.handlePaymentGet)
+	web.Handle(g, http.MethodGet, "/payments/:id", web.Op{
+		Summary: "A payment: its amount, status and the gateway's authorization", Response: paymentResponse{},
+		Errors: []int{http.StatusBadRequest},
+	}, m.handlePaymentGet)
 }
 
 type paymentResponse struct {

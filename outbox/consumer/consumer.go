@@ -76,6 +76,10 @@ type Options struct {
 	// FailingAfter is how long nobody may be consuming a consumer before
 	// Ready reports it (default 1 min).
 	FailingAfter time.Duration
+	// Sealer seals the secret fields of events parked as dead letters and
+	// opens them when one is retried (default: a random key of this
+	// process's own, so what it parks no other process can open).
+	Sealer *outbox.Sealer
 
 	noReset bool // tests: behave as with a NATS server that cannot reset a consumer
 }
@@ -110,6 +114,9 @@ func (o *Options) setDefaults(pool *pgxpool.Pool) {
 	}
 	if o.FailingAfter <= 0 {
 		o.FailingAfter = time.Minute
+	}
+	if o.Sealer == nil {
+		o.Sealer = outbox.RandomSealer()
 	}
 }
 
@@ -166,7 +173,7 @@ func (r *Runtime) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); r.observe(ctx) }()
-	wg.Go(func() { r.redactStoredDeadLetters(ctx) })
+	wg.Go(func() { r.sealStoredDeadLetters(ctx) })
 	for _, s := range r.subs {
 		wg.Add(1)
 		go func(s outbox.Subscription) {

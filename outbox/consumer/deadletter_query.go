@@ -55,6 +55,7 @@ func scanDeadLetter(row pgx.CollectableRow) (DeadLetter, error) {
 	var d DeadLetter
 	var payload []byte
 	err := row.Scan(&d.ID, &d.Consumer, &d.EventID, &d.EventType, &d.Subject, &d.Key, &d.Attempts, &d.LastError, &d.FailedAt, &payload)
+	payload = shownPayload(payload)
 	if json.Valid(payload) {
 		d.Event = payload
 	} else {

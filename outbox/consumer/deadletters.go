@@ -17,7 +17,8 @@ import (
 )
 
 // DeadLetter is an event a consumer gave up on. Event is the event as it
-// was parked, with its secret fields redacted (redact.go).
+// was parked, with its secret fields redacted (redact.go: at rest they are
+// sealed, and only a retry opens them).
 type DeadLetter struct {
 	ID        string          `json:"id"`
 	Consumer  string          `json:"consumer"`
@@ -53,7 +54,7 @@ func (r *Runtime) park(ctx context.Context, consumer string, m jetstream.Msg, ev
 		 WHERE EXISTS (SELECT 1 FROM outbox.leases WHERE name = $10 AND token = $11)
 		ON CONFLICT (consumer, event_id) DO UPDATE SET attempts = inbox.dead_letters.attempts + EXCLUDED.attempts,
 			last_error = EXCLUDED.last_error, failed_at = now()`,
-		id, consumer, eventID, ev.Type, m.Subject(), ev.Subject, parkedPayload(m.Data()), attempts, cause.Error(), term.Name, term.Token)
+		id, consumer, eventID, ev.Type, m.Subject(), ev.Subject, r.parkedPayload(m.Data()), attempts, cause.Error(), term.Name, term.Token)
 	if err != nil {
 		return fmt.Errorf("consumer: park dead letter: %w", err)
 	}
@@ -74,7 +75,7 @@ func (r *Runtime) DeadLetters(ctx context.Context, consumer string, limit int) (
 		var d DeadLetter
 		var payload []byte
 		err := row.Scan(&d.ID, &d.Consumer, &d.EventID, &d.EventType, &d.Subject, &d.Key, &d.Attempts, &d.LastError, &d.FailedAt, &payload)
-		payload = parkedPayload(payload)
+		payload = shownPayload(payload)
 		if json.Valid(payload) {
 			d.Event = payload
 		} else {
@@ -107,6 +108,7 @@ func (r *Runtime) Retry(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	payload = r.unsealForRetry(id, payload)
 	var ev outbox.CloudEvent
 	if err := json.Unmarshal(payload, &ev); err != nil {
 		return ErrRetryFailed.WithMessage("the dead letter is not a CloudEvents document and cannot be handled").Wrap(err)

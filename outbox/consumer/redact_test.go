@@ -4,16 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cairn-dev/cairn/outbox"
+	"github.com/cairn-dev/cairn/outbox/consumer"
 )
 
 // tokenIssued carries a secret, as users.activation_requested.v1 does.
@@ -26,16 +29,21 @@ var tokenIssuedEvent = outbox.Declare[tokenIssued](outbox.EventSpec{
 	Type: "test.token_issued.v1", Visibility: outbox.Internal, Description: "A consumer test event with a secret.",
 })
 
-// An event that carries a secret and is parked keeps no secret at rest:
-// the dead letter's payload and the admin API's listing hold
-// outbox.Redacted instead, and a retry hands the handler the redacted
-// value (which it must refuse as permanent). A dead letter written before
-// redaction existed is redacted when the runtime starts.
+// An event that carries a secret and is parked keeps no secret in clear
+// at rest: the dead letter's payload holds it sealed (outbox.Sealer), and
+// the admin API lists outbox.Redacted, never the sealed value. A retry on
+// a runtime with the key opens it, so the handler gets the real token and
+// the dead letter can be re-driven once the outside fault is fixed. A
+// runtime with another key (a replica or a restart without
+// CAIRN_SECRET_KEY) hands the handler the redacted value, which it refuses
+// as permanent. A dead letter written before sealing existed is sealed
+// when a runtime starts.
 func TestDeadLettersKeepNoSecret(t *testing.T) {
 	e := newEnv(t)
 	const token = "tok-3f9a1c-very-secret"
 	var mu sync.Mutex
 	var seen []string
+	var mailServerBack atomic.Bool
 	sub := outbox.Subscription{Consumer: "test_secretive", EventType: tokenIssuedEvent.Name(), Visibility: outbox.Internal, MaxAttempts: 2,
 		MaxBackoff: 50 * time.Millisecond,
 		Handle: func(ctx context.Context, tx pgx.Tx, d outbox.Delivery) error {
@@ -49,9 +57,13 @@ func TestDeadLettersKeepNoSecret(t *testing.T) {
 			if data.Token == outbox.Redacted {
 				return outbox.Permanent(errors.New("the token was redacted; it cannot be sent again"))
 			}
-			return errors.New("the mail server refused it")
+			if !mailServerBack.Load() {
+				return errors.New("the mail server refused it")
+			}
+			return nil
 		}}
-	rt := e.runtime(t, sub)
+	key := outbox.NewSecretKey()
+	rt := e.sealingRuntime(t, key, true, sub)
 	ctx := context.Background()
 	err := pgx.BeginFunc(ctx, e.db.Pool, func(tx pgx.Tx) error {
 		_, err := outbox.Append(ctx, tx, tokenIssuedEvent.New("k1", tokenIssued{Email: "a@example.com", Token: token}))
@@ -64,14 +76,15 @@ func TestDeadLettersKeepNoSecret(t *testing.T) {
 	if n := e.count(t, `SELECT count(*) FROM inbox.dead_letters WHERE strpos(convert_from(payload, 'UTF8'), $1) > 0`, token); n != 0 {
 		t.Fatal("the dead letter's payload holds the token")
 	}
-	if n := e.count(t, `SELECT count(*) FROM inbox.dead_letters WHERE strpos(convert_from(payload, 'UTF8'), $1) > 0`, outbox.Redacted); n != 1 {
-		t.Fatal("the dead letter's payload does not say what was redacted")
+	if n := e.count(t, `SELECT count(*) FROM inbox.dead_letters WHERE convert_from(payload, 'UTF8')::jsonb->'data'->>'token' LIKE 'sealed:v1:%'`); n != 1 {
+		t.Fatal("the dead letter's payload does not hold the token sealed, as a string")
 	}
 
 	srv := httptest.NewServer(adminServer(rt, "s3cret"))
 	defer srv.Close()
 	list := adminCall(t, srv.URL, "GET", "/dead-letters")
-	if strings.Contains(list, token) || !strings.Contains(list, `"email":"a@example.com"`) {
+	if strings.Contains(list, token) || strings.Contains(list, outbox.SealedPrefix) ||
+		!strings.Contains(list, `"token":"[redacted]"`) || !strings.Contains(list, `"email":"a@example.com"`) {
 		t.Fatalf("the admin API lists %s", list)
 	}
 	var dl struct {
@@ -80,15 +93,27 @@ func TestDeadLettersKeepNoSecret(t *testing.T) {
 	if err := json.Unmarshal([]byte(list), &dl); err != nil || len(dl.DeadLetters) != 1 {
 		t.Fatalf("list %s: %v", list, err)
 	}
-	retry := adminCall(t, srv.URL, "POST", "/dead-letters/"+dl.DeadLetters[0].ID+"/retry")
-	if !strings.Contains(retry, "retry_failed") || !strings.Contains(retry, "redacted") {
-		t.Fatalf("retry of a redacted dead letter: %s", retry)
+	id := dl.DeadLetters[0].ID
+
+	// Another key cannot open it: the handler gets the redacted value.
+	other := httptest.NewServer(adminServer(e.sealingRuntime(t, outbox.NewSecretKey(), false, sub), "s3cret"))
+	defer other.Close()
+	if retry := adminCall(t, other.URL, "POST", "/dead-letters/"+id+"/retry"); !strings.Contains(retry, "retry_failed") || !strings.Contains(retry, "redacted") {
+		t.Fatalf("retry under another key: %s", retry)
+	}
+	// With the key, once the fault is fixed, it is re-driven with its token.
+	mailServerBack.Store(true)
+	if retry := adminCall(t, srv.URL, "POST", "/dead-letters/"+id+"/retry"); !strings.Contains(retry, `"status":"delivered"`) {
+		t.Fatalf("retry with the key: %s", retry)
 	}
 	mu.Lock()
-	if len(seen) != 3 || seen[0] != token || seen[1] != token || seen[2] != outbox.Redacted {
-		t.Fatalf("the handler saw %q: the token twice, then the redacted value", seen)
+	if len(seen) != 4 || seen[0] != token || seen[1] != token || seen[2] != outbox.Redacted || seen[3] != token {
+		t.Fatalf("the handler saw %q: the token twice, the redacted value under another key, then the token again", seen)
 	}
 	mu.Unlock()
+	if n := e.count(t, `SELECT count(*) FROM inbox.dead_letters`); n != 0 {
+		t.Fatalf("%d dead letters left after a successful retry", n)
+	}
 
 	// A dead letter of the old kind, raw token in its payload.
 	raw := `{"specversion":"1.0","id":"0193a0b2-7c4e-7000-8000-000000000001","type":"test.token_issued.v1","subject":"k2","data":{"email":"b@example.com","token":"` + token + `"}}`
@@ -99,10 +124,28 @@ func TestDeadLettersKeepNoSecret(t *testing.T) {
 	if list := adminCall(t, srv.URL, "GET", "/dead-letters"); strings.Contains(list, token) {
 		t.Fatalf("the admin API lists an old dead letter's token: %s", list)
 	}
-	e.runtime(t, sub) // a replica starting
-	waitFor(t, 10*time.Second, "old dead letters redacted at rest", func() bool {
+	e.sealingRuntime(t, key, true, sub) // a replica starting
+	waitFor(t, 10*time.Second, "old dead letters sealed at rest", func() bool {
 		return e.count(t, `SELECT count(*) FROM inbox.dead_letters WHERE strpos(convert_from(payload, 'UTF8'), $1) > 0`, token) == 0
 	})
+	if n := e.count(t, `SELECT count(*) FROM inbox.dead_letters WHERE convert_from(payload, 'UTF8')::jsonb->'data'->>'token' LIKE 'sealed:v1:%'`); n != 1 {
+		t.Fatal("the old dead letter's token was not sealed")
+	}
+}
+
+// sealingRuntime is a runtime sealing with key; run says whether it
+// consumes (a runtime that only serves the admin API need not).
+func (e *env) sealingRuntime(t *testing.T, key []byte, run bool, subs ...outbox.Subscription) *consumer.Runtime {
+	t.Helper()
+	s, err := outbox.NewSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := consumer.New(e.db.Pool, e.nt.JS, subs, consumer.Options{Logger: slog.New(slog.DiscardHandler), Sealer: s})
+	if run {
+		runUntilCleanup(t, rt.Run)
+	}
+	return rt
 }
 
 func adminCall(t *testing.T, base, method, path string) string {

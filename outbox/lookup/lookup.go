@@ -1,9 +1,10 @@
 // Package lookup finds events for the operator console: by id, key,
 // correlation id or causation id (Finder), and as they are published (Tail).
-// Until the lake (issue 10) keeps every event, what can be reached is the
-// outbox table (events not yet published, or published in the last few
-// seconds) and the newest messages of each stream: Recent looks there. The
-// lake will be another Finder.
+// Lake finds them in the lake, which keeps every event published, and in
+// the outbox table for those not moved into it yet. With the lake off
+// (CAIRN_LAKE=off), what can be reached is the outbox table (events not yet
+// published, or published in the last few seconds) and the newest messages
+// of each stream: Recent looks there.
 package lookup
 
 import (
@@ -44,6 +45,8 @@ type Event struct {
 type Finder interface {
 	// Find returns the events q selects, oldest first, at most limit.
 	Find(ctx context.Context, q Query, limit int) ([]Event, error)
+	// Scope says what Find reaches, in a phrase for the console.
+	Scope() string
 }
 
 // ErrEmptyQuery: a Query with no field set.
@@ -55,6 +58,11 @@ type Recent struct {
 	Pool  *pgxpool.Pool
 	JS    jetstream.JetStream
 	Depth int // messages read back per stream; default 10,000
+}
+
+// Scope says what Find reaches, for the console.
+func (r Recent) Scope() string {
+	return "the outbox and the newest messages of each stream (the lake is off: older events cannot be reached)"
 }
 
 // Find looks in the outbox table, then in both streams. An event found
@@ -71,23 +79,37 @@ func (r Recent) Find(ctx context.Context, q Query, limit int) ([]Event, error) {
 			return nil, err
 		}
 	}
-	rows, err := r.Pool.Query(ctx, `SELECT subject, payload FROM outbox.events WHERE `+col+` = $1 ORDER BY txid, seq LIMIT 1000`, arg)
+	if err := inOutbox(ctx, r.Pool, col, arg, match, byID); err != nil {
+		return nil, err
+	}
+	return sorted(byID, limit), nil
+}
+
+// inOutbox adds the events of the outbox table that match (narrowed by
+// col = arg) to into, unless into has them already.
+func inOutbox(ctx context.Context, pool *pgxpool.Pool, col, arg string, match func(outbox.CloudEvent) bool, into map[string]Event) error {
+	rows, err := pool.Query(ctx, `SELECT subject, payload FROM outbox.events WHERE `+col+` = $1 ORDER BY txid, seq LIMIT 1000`, arg)
 	if err != nil {
-		return nil, fmt.Errorf("lookup: outbox: %w", err)
+		return fmt.Errorf("lookup: outbox: %w", err)
 	}
 	var subject string
 	var payload []byte
 	if _, err := pgx.ForEachRow(rows, []any{&subject, &payload}, func() error {
 		var ce outbox.CloudEvent
 		if json.Unmarshal(payload, &ce) == nil && match(ce) {
-			if _, ok := byID[ce.ID]; !ok {
-				byID[ce.ID] = Event{CloudEvent: ce, NATSSubject: subject, Where: "outbox"}
+			if _, ok := into[ce.ID]; !ok {
+				into[ce.ID] = Event{CloudEvent: ce, NATSSubject: subject, Where: "outbox"}
 			}
 		}
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("lookup: outbox: %w", err)
+		return fmt.Errorf("lookup: outbox: %w", err)
 	}
+	return nil
+}
+
+// sorted returns the events of byID oldest first, at most limit (0: all).
+func sorted(byID map[string]Event, limit int) []Event {
 	out := make([]Event, 0, len(byID))
 	for _, e := range byID {
 		out = append(out, e)
@@ -101,7 +123,7 @@ func (r Recent) Find(ctx context.Context, q Query, limit int) ([]Event, error) {
 	if limit > 0 && len(out) > limit {
 		out = out[:limit]
 	}
-	return out, nil
+	return out
 }
 
 // matcher returns the test of q, and the outbox column (or expression)

@@ -1,7 +1,6 @@
 package saga
 
 import (
-	"crypto/subtle"
 	"net/http"
 	"strconv"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/cairn-dev/cairn/errs"
+	"github.com/cairn-dev/cairn/web"
 )
 
 // RegisterRoutes adds the saga endpoints under api (/api/v1): the listing
@@ -18,11 +18,29 @@ import (
 // configured, as the dead-letter endpoints).
 func (r *Registry) RegisterRoutes(api *echo.Group, db *pgxpool.Pool, adminToken string) {
 	h := &handlers{r: r, db: db}
-	api.GET("/sagas", h.handleSagaList)
-	api.GET("/sagas/:type/:id", h.handleSagaGet)
-	admin := requireToken(adminToken)
-	api.POST("/admin/sagas/:type/:id/retry", h.handleSagaRetry, admin)
-	api.POST("/admin/sagas/:type/:id/cancel", h.handleSagaCancel, admin)
+	web.Handle(api, http.MethodGet, "/sagas", web.Op{
+		Summary: "Saga instances, most recently changed first", Response: listResponse{},
+		Query: []web.Param{
+			{Name: "type", Description: "only instances of this saga type"},
+			{Name: "status", Description: "running, completed, stuck or cancelled"},
+			{Name: "limit", Type: "integer", Description: "1 to 1000, default 100"},
+		},
+		Errors: []int{http.StatusBadRequest},
+	}, h.handleSagaList)
+	web.Handle(api, http.MethodGet, "/sagas/:type/:id", web.Op{
+		Summary:  "A saga instance whole: its data, its history (each step, what caused it and what it sent) and its timers",
+		Response: View{},
+	}, h.handleSagaGet)
+	// Per route: the saga routes share the /api/v1 group with the public ones.
+	admin := web.RequireAdmin(adminToken)
+	web.Handle(api, http.MethodPost, "/admin/sagas/:type/:id/retry", web.Op{
+		Summary: "Retry a stuck saga instance as its saga defines; answers the instance", Response: View{}, Admin: true,
+		Errors: []int{http.StatusConflict},
+	}, h.handleSagaRetry, admin)
+	web.Handle(api, http.MethodPost, "/admin/sagas/:type/:id/cancel", web.Op{
+		Summary: "Cancel a saga instance: it compensates what it did, as its saga defines; answers the instance", Response: View{}, Admin: true,
+		Errors: []int{http.StatusConflict},
+	}, h.handleSagaCancel, admin)
 }
 
 type handlers struct {
@@ -89,27 +107,4 @@ func (h *handlers) handleSagaCancel(c echo.Context) error {
 		return err
 	}
 	return h.handleSagaGet(c)
-}
-
-var (
-	errAdminOff   = errs.New(errs.Forbidden, "admin_disabled", "admin endpoints are off: set CAIRN_ADMIN_TOKEN to enable them")
-	errAdminToken = errs.New(errs.Unauthorized, "unauthorized", "send the admin token as Authorization: Bearer <token>")
-)
-
-// requireToken is the consumer runtime's admin check (outbox/consumer,
-// admin.go), per route here: the saga routes share the /api/v1 group.
-func requireToken(token string) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			if token == "" {
-				return errAdminOff
-			}
-			got, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
-			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
-				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="cairn-admin"`)
-				return errAdminToken
-			}
-			return next(c)
-		}
-	}
 }

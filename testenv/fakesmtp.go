@@ -1,4 +1,4 @@
-package console_test
+package testenv
 
 import (
 	"io"
@@ -12,23 +12,25 @@ import (
 	"github.com/emersion/go-smtp"
 )
 
-// fakeSMTP is a real SMTP server in the test process that can be down
-// (421 to every message: the breaker counts it) or refuse one recipient for
-// good (550: the message is retried, then parked).
-type fakeSMTP struct {
+// FakeSMTP is a real SMTP server in the test process, on loopback, that
+// can be down (421 to every message: the mail breaker counts it) or refuse
+// recipients for good (550: the message is retried, then parked). Got
+// counts the messages accepted.
+type FakeSMTP struct {
+	Down   atomic.Bool
+	Got    atomic.Int64
+	refuse atomic.Value // string: "" none, "*" every recipient, else one
 	addr   string
-	down   atomic.Bool
-	refuse atomic.Value // string: a recipient answered 550
-	got    atomic.Int64
 }
 
-func startFakeSMTP(t *testing.T) *fakeSMTP {
-	t.Helper()
-	s := &fakeSMTP{}
+// StartFakeSMTP starts one, stopped by t's cleanup.
+func StartFakeSMTP(tb testing.TB) *FakeSMTP {
+	tb.Helper()
+	s := &FakeSMTP{}
 	s.refuse.Store("")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	s.addr = l.Addr().String()
 	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &fakeSession{s: s}, nil }))
@@ -37,18 +39,23 @@ func startFakeSMTP(t *testing.T) *fakeSMTP {
 	srv.ErrorLog = log.New(io.Discard, "", 0)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close(); <-done })
+	tb.Cleanup(func() { _ = srv.Close(); <-done })
 	return s
 }
 
-func (s *fakeSMTP) URL() string { return "smtp://" + s.addr + "?tls=none" }
+// URL is the server's address as CAIRN_SMTP_URL takes it.
+func (s *FakeSMTP) URL() string { return "smtp://" + s.addr + "?tls=none" }
 
-type fakeSession struct{ s *fakeSMTP }
+// Refuse makes the server answer 550 to rcpt (case-insensitive), to every
+// recipient with "*", to none with "".
+func (s *FakeSMTP) Refuse(rcpt string) { s.refuse.Store(rcpt) }
+
+type fakeSession struct{ s *FakeSMTP }
 
 func (x *fakeSession) Reset()        {}
 func (x *fakeSession) Logout() error { return nil }
 func (x *fakeSession) Mail(string, *smtp.MailOptions) error {
-	if x.s.down.Load() {
+	if x.s.Down.Load() {
 		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "service not available"}
 	}
 	return nil
@@ -63,6 +70,6 @@ func (x *fakeSession) Data(r io.Reader) error {
 	if _, err := io.Copy(io.Discard, r); err != nil {
 		return err
 	}
-	x.s.got.Add(1)
+	x.s.Got.Add(1)
 	return nil
 }
