@@ -38,6 +38,7 @@ var (
 	descPaused     = desc("cairn_consumer_paused", "1 while the consumer is paused, by reason: operator (paused by hand, on every replica) or outside_system (on the holder, while a system it calls is down).", "consumer", "reason")
 	descDead       = desc("cairn_consumer_dead_letters", "Events the consumer gave up on, kept in inbox.dead_letters.", "consumer")
 	descDeadAge    = desc("cairn_consumer_dead_letters_oldest_age_seconds", "Age of the consumer's oldest dead letter (since its last failure); 0 when it has none.", "consumer")
+	descUnconsumed = desc("cairn_consumers_unconsumed", "Consumers no replica has been seen consuming for longer than a minute (what /readyz reports; it names them).")
 
 	descBreaker = desc("cairn_circuit_breaker_state", "1 for the state the circuit breaker around an outside system is in, 0 for the others.", "system", "state")
 
@@ -58,7 +59,7 @@ type collector struct{ m *Metrics }
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBuildInfo, descSampleTime, descSampleTook, descRelayLeader, descRelayPublished,
 		descRelayErrors, descBacklog, descBacklogAge, descPending, descAckPending, descLag, descHandled, descFailed,
-		descRedeliv, descDuplicates, descPaused, descDead, descDeadAge, descBreaker, descPoolAcquired, descPoolIdle,
+		descRedeliv, descDuplicates, descPaused, descDead, descDeadAge, descUnconsumed, descBreaker, descPoolAcquired, descPoolIdle,
 		descPoolMax, descPoolAcquires, descPoolWaits, descPoolWaitSec} {
 		ch <- d
 	}
@@ -108,6 +109,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descDead, float64(f.DeadLetters.Count), name)
 			gauge(descDeadAge, f.DeadLetterAge(s.At).Seconds(), name)
 		}
+	}
+
+	if c.m.src.Consumers != nil {
+		gauge(descUnconsumed, float64(s.Unconsumed))
 	}
 
 	for _, b := range s.Breakers {

@@ -51,6 +51,9 @@ type Snapshot struct {
 	Now        time.Time
 	RelayState relay.State
 	Consumers  []ConsumerFigures
+	// Unconsumed counts the consumers nobody has been seen consuming for
+	// longer than the runtime's FailingAfter: those /readyz names.
+	Unconsumed int
 	Pools      []PoolFigures
 	Breakers   []Breaker
 }
@@ -101,6 +104,9 @@ func (m *Metrics) snapshot(ctx context.Context) Snapshot {
 			dead[d.Consumer] = d
 		}
 		for _, st := range m.src.Consumers.Status() {
+			if st.Unconsumed > m.src.Consumers.FailingAfter() {
+				s.Unconsumed++
+			}
 			b, bok := back[st.Consumer]
 			d, dok := dead[st.Consumer]
 			s.Consumers = append(s.Consumers, ConsumerFigures{Status: st, Backlog: b, DeadLetters: d,
