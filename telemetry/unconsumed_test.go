@@ -2,9 +2,12 @@ package telemetry_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,8 +99,21 @@ func waitScrape(t *testing.T, base, what string, ok func(scrape) bool) scrape {
 			return s
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("waited 30 s for %s", what)
+			t.Fatalf("waited 30 s for %s; last scrape: %s", what, s.cairn())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// cairn returns the scrape's cairn_ gauges that are not per consumer,
+// route or pool, for a failure message.
+func (s scrape) cairn() string {
+	var out []string
+	for k, v := range s {
+		if strings.HasPrefix(k, "cairn_") && !strings.Contains(k, "consumer=") && !strings.Contains(k, "route=") && !strings.Contains(k, "pool=") && !strings.Contains(k, "_bucket") {
+			out = append(out, fmt.Sprintf("%s %g", k, v))
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, "; ")
 }
