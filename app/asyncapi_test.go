@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
@@ -130,8 +131,13 @@ func validateData(t *testing.T, a *testenv.App, eventType string, data []byte) e
 
 // An outside consumer reading Cairn's streams with the CloudEvents Go SDK
 // decodes every event type the modules publish: a valid CloudEvent with
-// Cairn's extensions, whose dataschema is the URL where Cairn serves the
-// schema its data matches.
+// Cairn's extensions, carried with Content-Type
+// application/cloudevents+json, whose envelope matches its AsyncAPI
+// message and whose dataschema is the URL where Cairn serves the schema
+// its data matches. The session signs a user up and moves money, then
+// runs orders through every outcome (approved; rejected for credit, stock
+// and payment; cancelled after approval), so every type of the catalog is
+// published at least once.
 func TestEventsDecodeWithTheCloudEventsSDK(t *testing.T) {
 	a := startContractApp(t)
 	const trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -154,8 +160,14 @@ func TestEventsDecodeWithTheCloudEventsSDK(t *testing.T) {
 	id := must(a.API("POST", "/accounts", map[string]string{"owner": "Ada", "currency": "EUR"}), 201).Body["id"].(string)
 	must(a.API("POST", "/accounts/"+id+"/deposits", map[string]int{"amount": 12345}), 201)
 	must(a.API("POST", "/accounts/"+id+"/withdrawals", map[string]int{"amount": 345}), 201)
+	runEveryOrderOutcome(t, a, must)
 	a.Drain()
 
+	admin := []string{"Authorization", "Bearer " + contractToken}
+	docs := map[outbox.Visibility]*docSchemas{}
+	for v, path := range map[outbox.Visibility]string{outbox.Public: "/asyncapi.json", outbox.Internal: "/asyncapi-internal.json"} {
+		docs[v] = newDocSchemas(t, "https://cairn.test"+path, []byte(testenv.Do(t, "GET", a.URL+path, nil, admin...).Raw))
+	}
 	seen := map[string]bool{}
 	for _, m := range append(a.Stream(outbox.PublicStream), a.Stream(outbox.InternalStream)...) {
 		ev := cloudevents.NewEvent()
@@ -184,13 +196,69 @@ func TestEventsDecodeWithTheCloudEventsSDK(t *testing.T) {
 		if err != nil || u.Scheme+"://"+u.Host != "https://cairn.example.com" || u.Path != outbox.SchemaPath(ev.Type()) {
 			t.Errorf("%s: dataschema %q", ev.Type(), ev.DataSchema())
 		}
+		if ct := m.Header.Get("Content-Type"); ct != "application/cloudevents+json" {
+			t.Errorf("%s: NATS Content-Type %q", ev.Type(), ct)
+		}
+		if err := docs[d.Visibility].validate(t, "/components/messages/"+ev.Type()+"/payload", []byte(m.Raw)); err != nil {
+			t.Errorf("%s: the envelope does not match the AsyncAPI message: %v", ev.Type(), err)
+		}
+		if seen[ev.Type()] {
+			continue // one of each is enough for the schema
+		}
+		seen[ev.Type()] = true
 		if err := validateData(t, a, ev.Type(), ev.Data()); err != nil {
 			t.Errorf("%s: the data does not match its schema: %v\n%s", ev.Type(), err, ev.Data())
 		}
 	}
 	for _, d := range outbox.Catalog() {
-		if m := outbox.Module(d.Type); (m == "users" || m == "mail" || m == "ledger") && !seen[d.Type] {
+		if !seen[d.Type] {
 			t.Errorf("%s was not published by the session: extend it", d.Type)
 		}
 	}
+}
+
+// runEveryOrderOutcome runs orders to each outcome with the simulated
+// gateway (it declines above CAIRN_PAYMENTS_DECLINE_ABOVE, 100,000 minor
+// units by default): one approved; one rejected for each reason (credit,
+// stock, payment); one approved and then cancelled, which voids its
+// payment and releases its stock and credit.
+func runEveryOrderOutcome(t *testing.T, a *testenv.App, must func(testenv.Response, int) testenv.Response) {
+	t.Helper()
+	eur := func(n int64) map[string]any { return map[string]any{"amount": n, "currency": "EUR"} }
+	rich := must(a.API("POST", "/customers", map[string]any{"name": "Ada", "credit_limit": eur(10_000_000)}), 201).Body["id"]
+	poor := must(a.API("POST", "/customers", map[string]any{"name": "Bo", "credit_limit": eur(100)}), 201).Body["id"]
+	must(a.API("POST", "/inventory/items", map[string]any{"sku": "apple", "name": "Apple", "unit_price": eur(150), "on_hand": 10}), 201)
+	must(a.API("POST", "/inventory/items", map[string]any{"sku": "gold", "name": "Gold", "unit_price": eur(60_000), "on_hand": 5}), 201)
+	must(a.API("POST", "/inventory/items/apple/restock", map[string]any{"quantity": 5}), 200)
+	must(a.API("POST", "/inventory/items/apple/price", map[string]any{"unit_price": eur(200)}), 200)
+	// The orders module prices orders and checks customers from its own
+	// copies, fed by those events.
+	a.Drain()
+	place := func(customer any, sku string, quantity int) string {
+		t.Helper()
+		r := must(a.API("POST", "/orders", map[string]any{"customer_id": customer, "lines": []map[string]any{{"sku": sku, "quantity": quantity}}}), 201)
+		return r.Body["id"].(string)
+	}
+	settled := func(id, want string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			r := must(a.API("GET", "/orders/"+id, nil), 200)
+			if r.Body["status"] == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("order %s: %s, want %s", id, r.Raw, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	settled(place(rich, "apple", 2), "approved")
+	settled(place(poor, "apple", 1), "rejected")    // credit
+	settled(place(rich, "apple", 1000), "rejected") // stock
+	settled(place(rich, "gold", 2), "rejected")     // payment: 120,000 declined
+	cancelled := place(rich, "apple", 1)
+	settled(cancelled, "approved")
+	must(a.API("POST", "/orders/"+cancelled+"/cancel", nil), 202)
+	settled(cancelled, "cancelled")
 }

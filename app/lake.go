@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/cairn-dev/cairn/outbox/lake/export"
 	"github.com/cairn-dev/cairn/outbox/lookup"
@@ -35,6 +36,15 @@ func (a *App) openExporter(ctx context.Context) error {
 
 // Exporter is the app's lake exporter, nil when exporting is off.
 func (a *App) Exporter() *export.Exporter { return a.exporter }
+
+// exported is when the exporter last succeeded here, for /metrics; nil
+// when exporting is off.
+func (a *App) exported() func() time.Time {
+	if a.exporter == nil {
+		return nil
+	}
+	return a.exporter.LastSuccess
+}
 
 // finder is what the console looks events up with: the lake and the
 // outbox; with the lake off, the outbox and the newest messages of the

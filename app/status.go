@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -70,7 +71,7 @@ func (a *App) statusFunc(checkers []web.Checker) web.StatusFunc {
 			names = []string{}
 		}
 		return web.Status{Version: a.version, Modules: names, Ready: ready, Checks: checks, Relay: rs,
-			Consumers: consumerStatus(a.consumers.Status()), Time: time.Now().UTC(),
+			Consumers: consumerStatus(a.consumers.Status()), Breakers: breakerStatus(a.breakers()), Time: time.Now().UTC(),
 			StartedAt: started, UptimeSeconds: time.Since(started).Seconds(), Help: web.StatusHelp}
 	}
 }
@@ -85,6 +86,16 @@ func consumerStatus(all []consumer.Status) []web.ConsumerStatus {
 			Lease: web.ConsumerLease{Holder: s.Lease.Holder, Token: s.Lease.Token, Live: s.Lease.Live, Mine: s.Lease.Mine, Note: s.Lease.Note},
 		})
 	}
+	return out
+}
+
+// breakerStatus maps the modules' breakers to the console's, by system.
+func breakerStatus(all []telemetry.Breaker) []web.BreakerStatus {
+	out := make([]web.BreakerStatus, 0, len(all))
+	for _, b := range all {
+		out = append(out, web.BreakerStatus{System: b.System, State: b.State})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].System < out[j].System })
 	return out
 }
 

@@ -38,6 +38,12 @@ var (
 	descPaused     = desc("cairn_consumer_paused", "1 while the consumer is paused, by reason: operator (paused by hand, on every replica) or outside_system (on the holder, while a system it calls is down).", "consumer", "reason")
 	descDead       = desc("cairn_consumer_dead_letters", "Events the consumer gave up on, kept in inbox.dead_letters.", "consumer")
 	descDeadAge    = desc("cairn_consumer_dead_letters_oldest_age_seconds", "Age of the consumer's oldest dead letter (since its last failure); 0 when it has none.", "consumer")
+	descUnconsumed = desc("cairn_consumers_unconsumed", "Consumers no replica has been seen consuming for longer than a minute (what /readyz reports; it names them).")
+
+	descSagaOpen     = desc("cairn_saga_instances", "Saga instances that are not finished, by saga type and status: running, or stuck (a step gave up; an operator retries or cancels it).", "type", "status")
+	descSagaTimerAge = desc("cairn_saga_timers_oldest_due_age_seconds", "How long the oldest due saga timer has waited to fire; 0 when none is due. Timers fire within about 100 ms while a replica fires them.")
+	descLakeUnmoved  = desc("cairn_lake_unmoved_events", "Published events not moved into the lake yet: they wait for JetStream's fsync (the relay's delete delay), then for the mover.")
+	descLakeExported = desc("cairn_lake_export_last_success_timestamp_seconds", "When this replica's last successful lake export run started, Unix time; 0 before its first (only the replica holding the export lease exports: take the max over replicas).")
 
 	descBreaker = desc("cairn_circuit_breaker_state", "1 for the state the circuit breaker around an outside system is in, 0 for the others.", "system", "state")
 
@@ -58,7 +64,7 @@ type collector struct{ m *Metrics }
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBuildInfo, descSampleTime, descSampleTook, descRelayLeader, descRelayPublished,
 		descRelayErrors, descBacklog, descBacklogAge, descPending, descAckPending, descLag, descHandled, descFailed,
-		descRedeliv, descDuplicates, descPaused, descDead, descDeadAge, descBreaker, descPoolAcquired, descPoolIdle,
+		descRedeliv, descDuplicates, descPaused, descDead, descDeadAge, descUnconsumed, descSagaOpen, descSagaTimerAge, descLakeUnmoved, descLakeExported, descBreaker, descPoolAcquired, descPoolIdle,
 		descPoolMax, descPoolAcquires, descPoolWaits, descPoolWaitSec} {
 		ch <- d
 	}
@@ -108,6 +114,29 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descDead, float64(f.DeadLetters.Count), name)
 			gauge(descDeadAge, f.DeadLetterAge(s.At).Seconds(), name)
 		}
+	}
+
+	if c.m.src.Consumers != nil {
+		gauge(descUnconsumed, float64(s.Unconsumed))
+	}
+
+	if c.m.src.Sagas != nil && c.m.src.DB != nil && s.SagasErr == nil && !s.At.IsZero() {
+		for _, o := range s.Sagas.Open {
+			gauge(descSagaOpen, float64(o.Count), o.Type, string(o.Status))
+		}
+		gauge(descSagaTimerAge, s.Sagas.OldestDueTimer.Seconds())
+	}
+	if c.m.src.Lake != nil && s.UnmovedErr == nil && !s.At.IsZero() {
+		gauge(descLakeUnmoved, float64(s.Unmoved))
+	}
+	if c.m.src.Exported != nil {
+		// 0 until this replica's first success: a standby's, or one
+		// whose exports all fail, so max() over the replicas still ages.
+		exported := 0.0
+		if !s.Exported.IsZero() {
+			exported = float64(s.Exported.UnixMilli()) / 1000
+		}
+		gauge(descLakeExported, exported)
 	}
 
 	for _, b := range s.Breakers {

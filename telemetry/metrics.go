@@ -17,6 +17,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,14 +64,18 @@ func NewMetrics(src Sources, opt Options) *Metrics {
 		opt.Registry = prometheus.NewRegistry()
 	}
 	m := &Metrics{reg: opt.Registry, src: src, sampler: &sampler{
-		relay: src.Relay, consumers: src.Consumers, minAge: opt.MinRefresh, wait: opt.Wait,
+		relay: src.Relay, consumers: src.Consumers, sagas: src.Sagas, db: src.DB, lake: src.Lake,
+		minAge: opt.MinRefresh, wait: opt.Wait,
 		timeout: 10 * time.Second, log: opt.Logger.With("component", "metrics"),
 	}}
 	m.reg.MustRegister(
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		// The runtime's essentials only: the full set of memstats would be
-		// a quarter of the series budget.
-		collectors.NewGoCollector(collectors.WithGoCollectorMemStatsMetricsDisabled()),
+		// a quarter of the series budget. GOGC and GOMEMLIMIT are settings,
+		// not figures (the environment says them), and two series the
+		// saga and lake figures needed more.
+		collectors.NewGoCollector(collectors.WithGoCollectorMemStatsMetricsDisabled(),
+			collectors.WithoutGoCollectorRuntimeMetrics(regexp.MustCompile(`^/gc/(gogc:percent|gomemlimit:bytes)$`))),
 		&collector{m: m},
 	)
 	return m

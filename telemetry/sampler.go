@@ -6,13 +6,19 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/cairn-dev/cairn/outbox/consumer"
+	"github.com/cairn-dev/cairn/outbox/lake"
 	"github.com/cairn-dev/cairn/outbox/relay"
+	"github.com/cairn-dev/cairn/outbox/saga"
 )
 
 // Sample is the part of a snapshot that costs queries: the outbox backlog
 // (a count over the rows the relay has not published), each consumer's
-// JetStream figures, and the dead letters per consumer. It is gathered in
+// JetStream figures, the dead letters per consumer, the open saga
+// instances and due timers, and the published events the lake has not
+// taken yet. It is gathered in
 // the background and shared by every reader, so a scrape never waits for a
 // count over a large backlog.
 type Sample struct {
@@ -25,6 +31,13 @@ type Sample struct {
 	BacklogErr  error
 	DeadLetters []consumer.DeadLetterStat
 	DeadErr     error
+	// Sagas are the saga figures (read when there are sagas).
+	Sagas    saga.Figures
+	SagasErr error
+	// Unmoved counts the published events not in the lake yet (read
+	// with the lake on).
+	Unmoved    int64
+	UnmovedErr error
 	// Took is how long gathering it took.
 	Took time.Duration
 }
@@ -41,6 +54,9 @@ type Sample struct {
 type sampler struct {
 	relay     *relay.Relay
 	consumers *consumer.Runtime
+	sagas     *saga.Registry
+	db        *pgxpool.Pool
+	lake      *lake.Mover
 	minAge    time.Duration
 	wait      time.Duration
 	timeout   time.Duration
@@ -92,8 +108,14 @@ func (s *sampler) refresh(done chan struct{}) {
 		smp.Backlogs, smp.BacklogErr = s.consumers.Backlogs(ctx)
 		smp.DeadLetters, smp.DeadErr = s.consumers.DeadLetterStats(ctx)
 	}
+	if s.sagas != nil && s.db != nil {
+		smp.Sagas, smp.SagasErr = s.sagas.Figures(ctx, s.db)
+	}
+	if s.lake != nil {
+		smp.Unmoved, smp.UnmovedErr = s.lake.Unmoved(ctx)
+	}
 	smp.Took = time.Since(smp.At)
-	for _, err := range []error{smp.RelayErr, smp.BacklogErr, smp.DeadErr} {
+	for _, err := range []error{smp.RelayErr, smp.BacklogErr, smp.DeadErr, smp.SagasErr, smp.UnmovedErr} {
 		if err != nil {
 			s.log.Warn("metrics: a figure could not be read; its series are left out of this sample", "err", err)
 		}

@@ -8,7 +8,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cairn-dev/cairn/outbox/consumer"
+	"github.com/cairn-dev/cairn/outbox/lake"
 	"github.com/cairn-dev/cairn/outbox/relay"
+	"github.com/cairn-dev/cairn/outbox/saga"
 )
 
 // Breaker is the state of one circuit breaker around an outside system.
@@ -39,6 +41,16 @@ type Sources struct {
 	Pools map[string]*pgxpool.Pool
 	// Breakers returns the breakers of the modules that have any.
 	Breakers func() []Breaker
+	// Sagas are counted on DB (instances by type and status, timers);
+	// nil without sagas.
+	Sagas *saga.Registry
+	DB    *pgxpool.Pool
+	// Lake is the lake's mover, which counts the published events not
+	// moved into the lake yet; nil with the lake off.
+	Lake *lake.Mover
+	// Exported returns when this process last exported the lake
+	// successfully (zero if it has not); nil with exporting off.
+	Exported func() time.Time
 }
 
 // Snapshot is everything /metrics and the console show, read at one moment:
@@ -51,8 +63,14 @@ type Snapshot struct {
 	Now        time.Time
 	RelayState relay.State
 	Consumers  []ConsumerFigures
+	// Unconsumed counts the consumers nobody has been seen consuming for
+	// longer than the runtime's FailingAfter: those /readyz names.
+	Unconsumed int
 	Pools      []PoolFigures
 	Breakers   []Breaker
+	// Exported is when this process last exported the lake (zero if it
+	// has not, or exporting is off).
+	Exported time.Time
 }
 
 // ConsumerFigures is one consumer, its runtime status joined with its
@@ -101,6 +119,9 @@ func (m *Metrics) snapshot(ctx context.Context) Snapshot {
 			dead[d.Consumer] = d
 		}
 		for _, st := range m.src.Consumers.Status() {
+			if st.Unconsumed > m.src.Consumers.FailingAfter() {
+				s.Unconsumed++
+			}
 			b, bok := back[st.Consumer]
 			d, dok := dead[st.Consumer]
 			s.Consumers = append(s.Consumers, ConsumerFigures{Status: st, Backlog: b, DeadLetters: d,
@@ -111,6 +132,9 @@ func (m *Metrics) snapshot(ctx context.Context) Snapshot {
 		s.Pools = append(s.Pools, PoolFigures{Pool: name, Stat: p.Stat()})
 	}
 	sort.Slice(s.Pools, func(i, j int) bool { return s.Pools[i].Pool < s.Pools[j].Pool })
+	if m.src.Exported != nil {
+		s.Exported = m.src.Exported()
+	}
 	if m.src.Breakers != nil {
 		s.Breakers = m.src.Breakers()
 		sort.Slice(s.Breakers, func(i, j int) bool { return s.Breakers[i].System < s.Breakers[j].System })

@@ -15,7 +15,11 @@ type Status struct {
 	Relay   RelayStatus `json:"relay"`
 	// Consumers are the consumer runtime's consumers, by name.
 	Consumers []ConsumerStatus `json:"consumers"`
-	Time      time.Time        `json:"time"`
+	// Breakers are the circuit breakers around outside systems, by
+	// system: "smtp" (mail over SMTP), "payment_gateway" (payments over
+	// HTTP); none in mailbox mode with the simulated gateway.
+	Breakers []BreakerStatus `json:"breakers"`
+	Time     time.Time       `json:"time"`
 	// StartedAt is when this process started; the relay's counters
 	// (published, publish errors, went idle) count from then, for this
 	// replica only.
@@ -39,6 +43,14 @@ var StatusHelp = map[string]string{
 	"consumers.state":              "consuming: this replica handles the consumer's events; standing by: another replica does; paused: an outside system is down, retried slowly; failing: see the error",
 	"consumers.in_flight":          "events being handled right now",
 	"consumers.unconsumed_seconds": "how long no replica has been seen consuming it; over a minute makes /readyz fail",
+	"breakers.state":               "closed: calls go through; open: the outside system failed 3 times in a row, calls fail at once and the consumers that need it pause; half_open: one trial call is let through",
+}
+
+// BreakerStatus is the state of the circuit breaker around one outside
+// system: "closed", "half_open" or "open".
+type BreakerStatus struct {
+	System string `json:"system"`
+	State  string `json:"state"`
 }
 
 // Check is one readiness condition and why it failed, if it did.

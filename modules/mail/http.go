@@ -13,10 +13,10 @@ import (
 func (m *Module) routes(g *echo.Group) {
 	web.Handle(g, http.MethodGet, "/mail/messages", web.Op{
 		Summary:     "The mailbox: emails sent to an address, newest first",
-		Description: "Only while mail stays in the process (CAIRN_SMTP_URL empty); 404 when it goes out over SMTP.",
+		Description: "Only while mail stays in the process (CAIRN_SMTP_URL empty); 404 when it goes out over SMTP; 403 mailbox_loopback_only to a request that does not come from this machine.",
 		Response:    messageListResponse{},
 		Query:       []web.Param{{Name: "to", Description: "the recipient's address"}},
-		Errors:      []int{http.StatusNotFound},
+		Errors:      []int{http.StatusForbidden, http.StatusNotFound},
 	}, m.handleMessageList)
 }
 

@@ -38,4 +38,13 @@ func TestMailboxAnswersLoopbackOnly(t *testing.T) {
 			t.Errorf("from %s: %d %s, want %d", peer, rec.Code, rec.Body, want)
 		}
 	}
+	// The 403 is part of the route's contract.
+	doc, _, err := web.OpenAPI(e, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, _ := doc["paths"].(map[string]any)["/api/v1/mail/messages"].(map[string]any)["get"].(map[string]any)
+	if _, ok := op["responses"].(map[string]any)["403"]; !ok {
+		t.Errorf("/openapi.json does not document the 403: %v", op["responses"])
+	}
 }

@@ -160,12 +160,78 @@ func TestGatewayDownPausesTheConsumer(t *testing.T) {
 	}
 }
 
+// The breaker around the HTTP gateway is reported as "payment_gateway":
+// closed while the gateway answers, open on /metrics (the series the
+// CairnCircuitBreakerOpen alert watches) and on /api/v1/status once it
+// keeps failing, closed again after it is back.
+func TestGatewayBreakerIsReported(t *testing.T) {
+	gw := paymentstest.Start(t)
+	a := start(t, gw.URL)
+	a.Drain()
+	open := `cairn_circuit_breaker_state{state="open",system="payment_gateway"} 1`
+	closed := `cairn_circuit_breaker_state{state="closed",system="payment_gateway"} 1`
+	waitMetric(t, a, closed)
+	gw.SetDown(true)
+	id := uuid.NewString()
+	err := pgx.BeginFunc(context.Background(), a.DB.Pool, func(tx pgx.Tx) error {
+		_, err := outbox.Append(context.Background(), tx, payments.CommandAuthorizePayment.New(id,
+			payments.AuthorizePayment{PaymentID: id, Amount: modules.Money{Amount: 700, Currency: "EUR"}}))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The paused consumer retries slowly; each retry finds the breaker
+	// open (or trips it again from half open), so it is open most of the
+	// time and the metric shows it.
+	waitMetric(t, a, open)
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(a.API("GET", "/status", nil).Raw, `{"system":"payment_gateway","state":"open"}`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("/api/v1/status does not show the breaker open: %s", a.API("GET", "/status", nil).Raw)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	gw.SetDown(false)
+	a.Drain()
+	waitMetric(t, a, closed)
+	if k := gw.Key(id); k.Authorizations != 1 {
+		t.Errorf("gateway after the outage: %+v", k)
+	}
+}
+
+// waitMetric waits up to 30 s for /metrics to have the line want.
+func waitMetric(t *testing.T, a *testenv.App, want string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r := testenv.Do(t, "GET", a.URL+"/metrics", nil)
+		if strings.Contains(r.Raw, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics never had %s; its breakers: %s", want, grepLines(r.Raw, "cairn_circuit_breaker_state"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func grepLines(text, prefix string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
 // Without CAIRN_PAYMENTS_URL the simulated gateway authorises up to
 // CAIRN_PAYMENTS_DECLINE_ABOVE and declines above.
 func TestSimulatedGatewayDeclinesAboveTheSetting(t *testing.T) {
 	a := start(t, "")
-	if m := a.Module("payments").(*payments.Module); m.Gateway() != "simulated" {
-		t.Fatalf("gateway %s", m.Gateway())
+	if m := a.Module("payments").(*payments.Module); m.Gateway() != "simulated" || m.Breakers() != nil {
+		t.Fatalf("gateway %s, breakers %v: the simulated gateway never fails and has no breaker", m.Gateway(), m.Breakers())
 	}
 	s := subscription(t, a, "payments_authorize")
 	ok, no := uuid.NewString(), uuid.NewString()

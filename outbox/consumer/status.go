@@ -248,6 +248,11 @@ func (st *state) status(consumer, eventType string, running bool, me string) Sta
 	return s
 }
 
+// FailingAfter is how long nobody may be seen consuming a consumer before
+// Ready reports it (Options.FailingAfter): /metrics counts the consumers
+// past it, so the metric and /readyz agree.
+func (r *Runtime) FailingAfter() time.Duration { return r.opt.FailingAfter }
+
 // Ready returns nil while every consumer is being consumed by some replica,
 // and otherwise an error naming each consumer nobody has been seen
 // consuming for longer than Options.FailingAfter, with why. A consumer

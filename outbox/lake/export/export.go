@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -56,6 +57,9 @@ type Exporter struct {
 	bucket *blob.Bucket
 	opt    Options
 	log    *slog.Logger
+	// lastOK is when the last run that succeeded in this process started
+	// (Unix nanoseconds; 0 if none did).
+	lastOK atomic.Int64
 }
 
 // Open opens the target. Errors: a URL gocloud cannot open.
@@ -162,6 +166,25 @@ const bumpHeadSQL = `UPDATE lake.head SET recorded_at = greatest(recorded_at, cl
 // database's, the target's, or an expired term; nothing is listed then.
 func (e *Exporter) ExportOnce(ctx context.Context, term *lease.Term) (Report, error) {
 	start := time.Now()
+	rep, err := e.exportOnce(ctx, term, start)
+	if err == nil {
+		e.lastOK.Store(start.UnixNano())
+	}
+	return rep, err
+}
+
+// LastSuccess is when the last export run that succeeded in this process
+// started (one with nothing new to write included), zero if none did: the
+// target holds every event that entered the lake before then. Only the
+// replica holding the lease exports, so only its figure moves.
+func (e *Exporter) LastSuccess() time.Time {
+	if ns := e.lastOK.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
+
+func (e *Exporter) exportOnce(ctx context.Context, term *lease.Term, start time.Time) (Report, error) {
 	var rep Report
 	var head int64
 	var now time.Time
