@@ -21,9 +21,12 @@ import (
 // Shape of the orders benchmark. CAIRN_BENCH_SECONDS shortens the measured
 // phases (default 20 s).
 const (
-	ordersBenchCustomers   = 200
-	ordersBenchSKUs        = 50
-	ordersBenchDefaultRate = 150  // orders/s offered, sustained phase (CAIRN_BENCH_ORDERS_RATE)
+	ordersBenchCustomers = 200
+	ordersBenchSKUs      = 50
+	// ordersBenchDefaultRate is above the target (150 approved/s): offered
+	// exactly 150, approved/s could never show the target met, and a
+	// pipeline at its limit would look like one with room to spare.
+	ordersBenchDefaultRate = 180  // orders/s offered, sustained phase (CAIRN_BENCH_ORDERS_RATE)
 	ordersBenchLatencyRate = 50   // orders/s, open loop, latency phase
 	ordersBenchClients     = 24   // closed loop, burst phase
 	ordersBenchBurst       = 3000 // orders, burst phase
@@ -43,9 +46,12 @@ const (
 //	go test ./integration_test -run '^$' -bench '^BenchmarkOrders$' -benchtime 1x -timeout 30m
 //
 // Phases:
-//   - sustained: 150 orders/s offered (open loop; CAIRN_BENCH_ORDERS_RATE
-//     for another rate) for the phase; approved/s counts the orders
-//     approved within it after its first 2 s, with how long after the last
+//   - sustained: 180 orders/s offered, above the target of 150 approved/s
+//     (open loop; CAIRN_BENCH_ORDERS_RATE for another rate) for the phase;
+//     approved/s counts the orders approved within it after its first 2 s
+//     (about the offered rate when the pipeline keeps up; below it, what
+//     the pipeline sustains),
+//     with how long after the last
 //     placement the last approval came (a pipeline that does not keep up
 //     falls further behind), placed → approved and the transactions the
 //     database committed per order;

@@ -26,8 +26,22 @@ const ordersAdminToken = "test-admin-token"
 
 func newOrdersFixture(t *testing.T, stepTimeout time.Duration, more ...func(*config.Config)) *ordersFixture {
 	t.Helper()
+	return startOrdersFixture(t, 0, stepTimeout, more...)
+}
+
+// newOrdersLakeFixture is newOrdersFixture with published events moved
+// into the lake 100 ms after their ack, for the lake's views of a flow.
+func newOrdersLakeFixture(t *testing.T, stepTimeout time.Duration, more ...func(*config.Config)) *ordersFixture {
+	t.Helper()
+	return startOrdersFixture(t, 100*time.Millisecond, stepTimeout, more...)
+}
+
+// startOrdersFixture starts the fixture; deleteDelay 0 is testenv's
+// default (an hour: nothing reaches the lake during a test).
+func startOrdersFixture(t *testing.T, deleteDelay, stepTimeout time.Duration, more ...func(*config.Config)) *ordersFixture {
+	t.Helper()
 	gw := paymentstest.Start(t)
-	a := testenv.StartApp(t, testenv.AppOptions{Config: func(c *config.Config) {
+	a := testenv.StartApp(t, testenv.AppOptions{RelayDeleteDelay: deleteDelay, Config: func(c *config.Config) {
 		c.PaymentsURL = gw.URL
 		c.OrdersStepTimeout = stepTimeout
 		c.AdminToken = ordersAdminToken

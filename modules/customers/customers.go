@@ -40,7 +40,8 @@ type Module struct {
 	log  *slog.Logger
 }
 
-// New builds the module: its routes and its three handlers.
+// New builds the module: its routes, its three handlers and its fold
+// (customers.customer).
 func New(d modules.Deps) (*Module, error) {
 	m := &Module{pool: d.Pool, log: d.Logger("customers")}
 	d.Route(m.routes)
@@ -53,7 +54,7 @@ func New(d modules.Deps) (*Module, error) {
 			return nil, fmt.Errorf("customers: %w", err)
 		}
 	}
-	return m, nil
+	return m, registerFold(d.Folds)
 }
 
 // Customer is a customer and its credit.

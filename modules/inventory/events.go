@@ -20,6 +20,14 @@ var (
 		Type: "inventory.restocked.v1", Visibility: outbox.Public,
 		Description: "Units of an item arrived at the warehouse.",
 	})
+	// EventStockLevelChanged is the item's side of a reservation's move:
+	// the replies below are keyed by the reservation, so without it an
+	// item's own trail (the lake's GET /lake/subjects/<sku>/events) would
+	// not show why its reserved and on-hand units changed.
+	EventStockLevelChanged = outbox.Declare[StockLevelChanged](outbox.EventSpec{
+		Type: "inventory.stock_level_changed.v1", Visibility: outbox.Public,
+		Description: "A reservation changed an item's reserved or on-hand units; one event per item it moved.",
+	})
 )
 
 // The commands inventory carries out. A command is an internal event that
@@ -82,6 +90,19 @@ type Restocked struct {
 	SKU      string `json:"sku"`
 	Quantity int64  `json:"quantity"`
 	OnHand   int64  `json:"on_hand"`
+}
+
+// StockLevelChanged is the data of inventory.stock_level_changed.v1: what
+// a reservation's move (reserved, released, committed) changed of one item,
+// and its units after it.
+type StockLevelChanged struct {
+	SKU            string `json:"sku"`
+	ReservationID  string `json:"reservation_id"`
+	Move           string `json:"move"`
+	OnHandChange   int64  `json:"on_hand_change"`
+	ReservedChange int64  `json:"reserved_change"`
+	OnHand         int64  `json:"on_hand"`
+	Reserved       int64  `json:"reserved"`
 }
 
 // Line is a quantity of one SKU.

@@ -33,7 +33,8 @@ var Definition = modules.Define("inventory", migrations, New)
 // Module is the inventory facade.
 type Module struct{ pool *pgxpool.Pool }
 
-// New builds the module: its routes and its three command handlers.
+// New builds the module: its routes, its three command handlers and its
+// fold (inventory.item).
 func New(d modules.Deps) (*Module, error) {
 	m := &Module{pool: d.Pool}
 	d.Route(m.routes)
@@ -46,7 +47,7 @@ func New(d modules.Deps) (*Module, error) {
 			return nil, fmt.Errorf("inventory: %w", err)
 		}
 	}
-	return m, nil
+	return m, registerFold(d.Folds)
 }
 
 // Item is a catalogue item and its stock.

@@ -3,6 +3,7 @@ package inventory_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -115,6 +116,21 @@ func TestCommandsAreIdempotentPerReservation(t *testing.T) {
 		t.Errorf("answers: r1 reserved %d committed %d released %d; r2 released %d reserved %d; r3 unavailable %d",
 			count("stock_reserved.v1", r1), count("stock_committed.v1", r1), count("stock_released.v1", r1),
 			count("stock_released.v1", r2), count("stock_reserved.v1", r2), count("stock_unavailable.v1", r3))
+	}
+	// Each item's own trail: one level change per move that moved it
+	// (reserved, committed, released), none for a repeat or a refusal.
+	for _, sku := range []string{"a", "b"} {
+		var moves []string
+		for _, m := range published.OfType("inventory.stock_level_changed.v1").OfKey(sku) {
+			var d struct{ Move string }
+			if err := json.Unmarshal(m.Data, &d); err != nil {
+				t.Fatal(err)
+			}
+			moves = append(moves, d.Move)
+		}
+		if fmt.Sprint(moves) != "[reserved committed released]" {
+			t.Errorf("%s: level changes %v, want reserved, committed, released", sku, moves)
+		}
 	}
 }
 

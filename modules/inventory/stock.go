@@ -29,7 +29,7 @@ func (m *Module) reserve(ctx context.Context, tx pgx.Tx, e outbox.Received[Reser
 	}
 	var short []Shortage
 	for _, l := range lines {
-		if avail := stock[l.SKU]; avail < l.Quantity {
+		if avail := stock[l.SKU].available(); avail < l.Quantity {
 			short = append(short, Shortage{SKU: l.SKU, Quantity: l.Quantity, Available: max(avail, 0)})
 		}
 	}
@@ -37,8 +37,8 @@ func (m *Module) reserve(ctx context.Context, tx pgx.Tx, e outbox.Received[Reser
 	status, ev := "reserved", EventStockReserved.New(id, StockLines{ReservationID: id, Lines: lines})
 	if len(short) > 0 {
 		status, ev = "unavailable", EventStockUnavailable.New(id, StockUnavailable{ReservationID: id, Short: short})
-	} else {
-		queueMoves(b, `reserved = i.reserved + x.q`, lines)
+	} else if err := queueMoves(ctx, b, id, "reserved", lines, stock, 0, 1); err != nil {
+		return err
 	}
 	raw, _ := json.Marshal(lines)
 	b.Queue(`INSERT INTO inventory.reservations (id, lines, status) VALUES ($1, $2, $3)`, id, raw, status)
@@ -61,7 +61,7 @@ func (m *Module) release(ctx context.Context, tx pgx.Tx, e outbox.Received[Reser
 	if _, err := checkCommand(e.Event.Type, e.ID, id, nil, false); err != nil {
 		return err
 	}
-	status, lines, _, err := lock(ctx, tx, id, nil)
+	status, lines, stock, err := lock(ctx, tx, id, nil)
 	if err != nil {
 		return err
 	}
@@ -71,10 +71,12 @@ func (m *Module) release(ctx context.Context, tx pgx.Tx, e outbox.Received[Reser
 		b.Queue(`INSERT INTO inventory.reservations (id, lines, status) VALUES ($1, '[]', 'released')`, id)
 		lines = []Line{}
 	case "reserved", "committed":
-		if status == "reserved" {
-			queueMoves(b, `reserved = i.reserved - x.q`, lines)
-		} else {
-			queueMoves(b, `on_hand = i.on_hand + x.q`, lines)
+		onHand, reserved := int64(0), int64(-1)
+		if status == "committed" {
+			onHand, reserved = 1, 0
+		}
+		if err := queueMoves(ctx, b, id, "released", lines, stock, onHand, reserved); err != nil {
+			return err
 		}
 		b.Queue(`UPDATE inventory.reservations SET status = 'released', updated_at = clock_timestamp() WHERE id = $1`, id)
 	case "unavailable":
@@ -98,12 +100,14 @@ func (m *Module) commit(ctx context.Context, tx pgx.Tx, e outbox.Received[Reserv
 	if _, err := checkCommand(e.Event.Type, e.ID, id, nil, false); err != nil {
 		return err
 	}
-	status, lines, _, err := lock(ctx, tx, id, nil)
+	status, lines, stock, err := lock(ctx, tx, id, nil)
 	if err != nil || status != "reserved" {
 		return err
 	}
 	b := &pgx.Batch{}
-	queueMoves(b, `on_hand = i.on_hand - x.q, reserved = i.reserved - x.q`, lines)
+	if err := queueMoves(ctx, b, id, "committed", lines, stock, -1, -1); err != nil {
+		return err
+	}
 	b.Queue(`UPDATE inventory.reservations SET status = 'committed', updated_at = clock_timestamp() WHERE id = $1`, id)
 	if _, err := outbox.Queue(ctx, b, EventStockCommitted.New(id, StockLines{ReservationID: id, Lines: lines})); err != nil {
 		return err
@@ -150,13 +154,17 @@ func checkCommand(typ, eventID, id string, lines []Line, needLines bool) ([]Line
 	return out, nil
 }
 
+// level is an item's units as locked.
+type level struct{ onHand, reserved int64 }
+
+func (l level) available() int64 { return l.onHand - l.reserved }
+
 // lock locks, in one round trip, a reservation's row and the rows of its
 // items, in SKU order (so that two reservations never deadlock): those of
 // lines for a reserve, those the reservation holds (reserved or committed)
 // otherwise. It returns the reservation's status ("" when it has no row)
-// and lines, and what is available of each item locked (an unknown SKU is
-// absent).
-func lock(ctx context.Context, tx pgx.Tx, id string, lines []Line) (status string, held []Line, avail map[string]int64, err error) {
+// and lines, and the units of each item locked (an unknown SKU is absent).
+func lock(ctx context.Context, tx pgx.Tx, id string, lines []Line) (status string, held []Line, levels map[string]level, err error) {
 	b := &pgx.Batch{}
 	b.Queue(`SELECT status, lines FROM inventory.reservations WHERE id = $1 FOR UPDATE`, id).QueryRow(func(row pgx.Row) error {
 		var raw []byte
@@ -169,11 +177,11 @@ func lock(ctx context.Context, tx pgx.Tx, id string, lines []Line) (status strin
 		}
 		return json.Unmarshal(raw, &held)
 	})
-	avail = map[string]int64{}
+	levels = map[string]level{}
 	collect := func(rows pgx.Rows) error {
 		var sku string
-		var n int64
-		_, err := pgx.ForEachRow(rows, []any{&sku, &n}, func() error { avail[sku] = n; return nil })
+		var lv level
+		_, err := pgx.ForEachRow(rows, []any{&sku, &lv.onHand, &lv.reserved}, func() error { levels[sku] = lv; return nil })
 		return err
 	}
 	if lines != nil {
@@ -181,26 +189,35 @@ func lock(ctx context.Context, tx pgx.Tx, id string, lines []Line) (status strin
 		for i, l := range lines {
 			skus[i] = l.SKU
 		}
-		b.Queue(`SELECT sku, on_hand - reserved FROM inventory.items WHERE sku = ANY($1) ORDER BY sku FOR UPDATE`, skus).Query(collect)
+		b.Queue(`SELECT sku, on_hand, reserved FROM inventory.items WHERE sku = ANY($1) ORDER BY sku FOR UPDATE`, skus).Query(collect)
 	} else {
-		b.Queue(`SELECT sku, on_hand - reserved FROM inventory.items WHERE sku IN (
+		b.Queue(`SELECT sku, on_hand, reserved FROM inventory.items WHERE sku IN (
 			SELECT l->>'sku' FROM inventory.reservations r, jsonb_array_elements(r.lines) l
 			 WHERE r.id = $1 AND r.status IN ('reserved', 'committed')) ORDER BY sku FOR UPDATE`, id).Query(collect)
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return "", nil, nil, fmt.Errorf("inventory: lock reservation %s: %w", id, err)
 	}
-	return status, held, avail, nil
+	return status, held, levels, nil
 }
 
-// queueMoves queues one update of every line's item: set is the SET list
-// over i (the item) and x.q (the line's quantity).
-func queueMoves(b *pgx.Batch, set string, lines []Line) {
+// queueMoves queues the update of every line's item, on hand changed by
+// onHand and reserved by reserved times the line's quantity (each -1, 0 or
+// 1), and for each item its inventory.stock_level_changed.v1 with its units
+// after the move, from levels (its units as locked).
+func queueMoves(ctx context.Context, b *pgx.Batch, id, move string, lines []Line, levels map[string]level, onHand, reserved int64) error {
 	skus := make([]string, len(lines))
 	qs := make([]int64, len(lines))
+	evs := make([]outbox.Event, len(lines))
 	for i, l := range lines {
 		skus[i], qs[i] = l.SKU, l.Quantity
+		d := StockLevelChanged{SKU: l.SKU, ReservationID: id, Move: move, OnHandChange: onHand * l.Quantity, ReservedChange: reserved * l.Quantity}
+		d.OnHand, d.Reserved = levels[l.SKU].onHand+d.OnHandChange, levels[l.SKU].reserved+d.ReservedChange
+		evs[i] = EventStockLevelChanged.New(l.SKU, d)
 	}
-	b.Queue(`UPDATE inventory.items i SET `+set+`, updated_at = clock_timestamp()
-		FROM unnest($1::text[], $2::bigint[]) AS x(sku, q) WHERE i.sku = x.sku`, skus, qs)
+	b.Queue(`UPDATE inventory.items i SET on_hand = i.on_hand + $3 * x.q, reserved = i.reserved + $4 * x.q,
+		updated_at = clock_timestamp()
+		FROM unnest($1::text[], $2::bigint[]) AS x(sku, q) WHERE i.sku = x.sku`, skus, qs, onHand, reserved)
+	_, err := outbox.Queue(ctx, b, evs...)
+	return err
 }

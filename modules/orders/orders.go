@@ -57,7 +57,8 @@ type Module struct {
 }
 
 // New builds the module: its routes, the handlers that keep its price list
-// and customer list, and the fulfilment saga (CAIRN_ORDERS_STEP_TIMEOUT).
+// and customer list, the fulfilment saga (CAIRN_ORDERS_STEP_TIMEOUT) and
+// its fold (orders.order).
 func New(d modules.Deps) (*Module, error) {
 	m := &Module{pool: d.Pool, log: d.Logger("orders"), stepTimeout: d.Config.OrdersStepTimeout, closing: d.Closing}
 	if m.stepTimeout <= 0 {
@@ -77,7 +78,7 @@ func New(d modules.Deps) (*Module, error) {
 	if err := d.Sagas.Register(m.fulfilment.def); err != nil {
 		return nil, fmt.Errorf("orders: %w", err)
 	}
-	return m, nil
+	return m, registerFold(d.Folds)
 }
 
 // LineRequest is one line as a customer asks for it.

@@ -63,7 +63,7 @@ func New(d modules.Deps) (*Module, error) {
 			return nil, fmt.Errorf("payments: %w", err)
 		}
 	}
-	return m, nil
+	return m, registerFold(d.Folds)
 }
 
 // Gateway says which gateway the module talks to: "http" or "simulated".

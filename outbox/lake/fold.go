@@ -106,6 +106,23 @@ func (f *Folds) types() []string {
 	return out
 }
 
+// typesOf lists the event types aggregate's fold reads; nil for an
+// aggregate with no fold.
+func (f *Folds) typesOf(aggregate string) []string {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	fd, ok := f.byName[aggregate]
+	if !ok {
+		return nil
+	}
+	out := make([]string, 0, len(fd.steps))
+	for t := range fd.steps {
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return out
+}
+
 func (f *Folds) ofType(t string) *fold {
 	f.mu.RLock()
 	defer f.mu.RUnlock()

@@ -21,11 +21,16 @@ type lakeApp struct {
 	t *testing.T
 }
 
-func newLakeApp(t *testing.T) *lakeApp {
+func newLakeApp(t *testing.T, more ...func(*config.Config)) *lakeApp {
 	t.Helper()
 	a := testenv.StartApp(t, testenv.AppOptions{
 		RelayDeleteDelay: 100 * time.Millisecond,
-		Config:           func(c *config.Config) { c.AdminToken = adminToken },
+		Config: func(c *config.Config) {
+			c.AdminToken = adminToken
+			for _, m := range more {
+				m(c)
+			}
+		},
 	})
 	return &lakeApp{App: a, t: t}
 }

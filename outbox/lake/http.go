@@ -59,7 +59,8 @@ func (l *Lake) Register(g *echo.Group, adminToken string) {
 	}, l.handleSubjectEvents)
 	web.Handle(lg, http.MethodGet, "/subjects/:key/state", web.Op{
 		Summary: "An entity as of a moment, folded from its events", Response: State{}, Admin: true,
-		Query: []web.Param{asOf}, Errors: []int{http.StatusBadRequest},
+		Query:  []web.Param{asOf, {Name: "type", Description: "the aggregate to fold (orders.order, payments.payment, ...) when several share the key; default: the one that reads the key's first event"}},
+		Errors: []int{http.StatusBadRequest},
 	}, l.handleSubjectState)
 }
 
@@ -200,11 +201,26 @@ func (l *Lake) handleSubjectEvents(c echo.Context) error {
 }
 
 func (l *Lake) handleSubjectState(c echo.Context) error {
-	t, err := asOf(c)
-	if err != nil {
-		return err
+	q, bad := c.QueryParams(), map[string]string{}
+	t := parseTime(q, "as_of", bad)
+	if t.IsZero() {
+		t = time.Now().UTC()
 	}
-	st, err := l.State(c.Request().Context(), c.Param("key"), t)
+	aggregate, given := q["type"]
+	if given && (aggregate[0] == "" || len(aggregate[0]) > 200) {
+		bad["type"] = "must name an aggregate, such as orders.order"
+	}
+	if len(bad) > 0 {
+		return errs.Validation(bad)
+	}
+	var agg string
+	if given {
+		agg = aggregate[0]
+	}
+	st, err := l.State(c.Request().Context(), c.Param("key"), agg, t)
+	if errors.Is(err, ErrNoFold) {
+		return errs.Validation(map[string]string{"type": "no module folds an aggregate of this name; they are " + strings.Join(l.folds.Names(), ", ")})
+	}
 	if errors.Is(err, ErrNoState) {
 		return errNoState
 	}

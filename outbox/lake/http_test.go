@@ -30,6 +30,8 @@ func TestLakeQueriesRefuseBadInput(t *testing.T) {
 		{"/lake/events?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z", "to"},
 		{"/lake/subjects/" + id + "/events?as_of=now", "as_of"},
 		{"/lake/subjects/" + id + "/state?as_of=1700000000", "as_of"},
+		{"/lake/subjects/" + id + "/state?type=", "type"},
+		{"/lake/subjects/" + id + "/state?type=orders.nothing", "type"},
 		{"/lake/events/not-a-uuid/lineage", "id"},
 	} {
 		r := a.admin(c.path)
@@ -48,6 +50,9 @@ func TestLakeQueriesRefuseBadInput(t *testing.T) {
 		if r := a.admin(path); r.Status != 404 || r.ErrorCode() != "not_found" {
 			t.Errorf("%s: %d %s, want 404 not_found", path, r.Status, r.Raw)
 		}
+	}
+	if r := a.admin("/lake/subjects/" + id + "/state?type=ledger.account"); r.Status != 404 || r.ErrorCode() != "not_found" {
+		t.Errorf("a user's key folded as an account: %d %s, want 404 not_found", r.Status, r.Raw)
 	}
 	if r := a.admin("/lake/subjects/no-such-key/events"); r.Status != 200 || len(items(r.Body["events"])) != 0 {
 		t.Errorf("audit trail of an unknown key: %d %s, want 200 and none", r.Status, r.Raw)

@@ -26,12 +26,23 @@ type State struct {
 const stateSQL = `SELECT position, id::text, type, time, data FROM lake.events
 	WHERE subject = $1 AND time <= $2 AND type = ANY($3) ORDER BY position`
 
-// State folds the events of key whose time is at or before asOf with the
-// fold that reads its first such event. Errors: ErrNoState, a step that
-// cannot decode an event, or the database's.
-func (l *Lake) State(ctx context.Context, key string, asOf time.Time) (State, error) {
+// ErrNoFold is returned by State for an aggregate no module registered.
+var ErrNoFold = errors.New("lake: no module folds this aggregate")
+
+// State folds the events of key whose time is at or before asOf. With
+// aggregate empty, the fold is the one that reads the key's first such
+// event; otherwise it is that aggregate's, reading only its own events:
+// several aggregates may share a key (an order, its stock reservation and
+// its payment all carry the order's id). Errors: ErrNoFold, ErrNoState, a
+// step that cannot decode an event, or the database's.
+func (l *Lake) State(ctx context.Context, key, aggregate string, asOf time.Time) (State, error) {
 	st := State{Key: key, AsOf: asOf.UTC()}
 	types := l.folds.types()
+	if aggregate != "" {
+		if types = l.folds.typesOf(aggregate); types == nil {
+			return st, ErrNoFold
+		}
+	}
 	if len(types) == 0 {
 		return st, ErrNoState
 	}
