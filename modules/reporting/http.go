@@ -46,7 +46,7 @@ func (m *Module) routes(api *echo.Group) {
 	web.Handle(api, http.MethodGet, "/reports/sales/daily", web.Op{
 		Summary:  "Orders placed, approved, rejected (by reason) and cancelled, and the amount approved, per day and currency",
 		Response: DailySales{}, Errors: notReady,
-		Query:    append(days, web.Param{Name: "currency", Description: "ISO 4217, e.g. EUR"}),
+		Query: append(days, web.Param{Name: "currency", Description: "ISO 4217, e.g. EUR"}),
 	}, m.handleDailySales)
 	web.Handle(api, http.MethodGet, "/reports/stock", web.Op{
 		Summary:  "Per SKU: on hand, reserved, available, units sold, last change",

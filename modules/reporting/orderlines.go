@@ -182,10 +182,10 @@ SELECT p.order_id, l.n::int AS line, (p.data->>'placed_at')::timestamptz AS plac
        @payment_authorized = ANY(o.seen) AS payment_authorized
 FROM (SELECT DISTINCT ON (data->>'order_id') data->>'order_id' AS order_id, data FROM events
       WHERE type = @order_placed ORDER BY data->>'order_id', time, id) p
-JOIN (SELECT `+orderOf+` AS order_id, array_agg(DISTINCT type) AS seen,
+JOIN (SELECT ` + orderOf + ` AS order_id, array_agg(DISTINCT type) AS seen,
              (array_agg(nullif(data->>'reason', '') ORDER BY time, id) FILTER (WHERE type = @order_cancelled))[1] AS cancel_reason,
              (array_agg(nullif(data->>'reason', '') ORDER BY time, id) FILTER (WHERE type = @order_rejected))[1] AS reject_reason
-      FROM events WHERE type IN `+orderFactTypes+` GROUP BY 1) o ON o.order_id = p.order_id
+      FROM events WHERE type IN ` + orderFactTypes + ` GROUP BY 1) o ON o.order_id = p.order_id
 CROSS JOIN LATERAL jsonb_array_elements(p.data->'lines') WITH ORDINALITY AS l(e, n)`),
 		}, {
 			Name: "customers", Table: "order_customers", Key: []string{"customer_id"}, Columns: []string{"name"},

@@ -152,8 +152,8 @@ WITH item AS (
     ) x GROUP BY sku
 ), res AS (
     SELECT bool_or(type = @stock_reserved) AS r, bool_or(type = @stock_committed) AS c, bool_or(type = @stock_released) AS rel,
-           (array_agg(data->'lines' ORDER BY `+linesKey+`) FILTER (WHERE jsonb_array_length(data->'lines') > 0))[1] AS lines
-    FROM events WHERE type IN `+reservationTypes+` GROUP BY data->>'reservation_id'
+           (array_agg(data->'lines' ORDER BY ` + linesKey + `) FILTER (WHERE jsonb_array_length(data->'lines') > 0))[1] AS lines
+    FROM events WHERE type IN ` + reservationTypes + ` GROUP BY data->>'reservation_id'
 ), held AS (
     SELECT l->>'sku' AS sku,
            sum(CASE WHEN r AND NOT c AND NOT rel THEN (l->>'quantity')::bigint ELSE 0 END) AS reserved,
@@ -164,7 +164,7 @@ WITH item AS (
         SELECT data->>'sku' AS sku, time FROM events WHERE type IN (@item_added, @restocked)
         UNION ALL
         SELECT l->>'sku', e.time FROM events e CROSS JOIN LATERAL jsonb_array_elements(e.data->'lines') l
-        WHERE e.type IN `+reservationTypes+`
+        WHERE e.type IN ` + reservationTypes + `
     ) x GROUP BY sku
 ), skus AS (
     SELECT sku FROM item UNION SELECT sku FROM price UNION SELECT sku FROM restock

@@ -76,11 +76,11 @@ type step struct {
 	// apply are the spec's statements, with physical table names.
 	apply []string
 	// checkpoint, if name is set.
-	name              string
-	version           int
-	lakePos, seq      int64
-	pending           int64
-	then []queued
+	name         string
+	version      int
+	lakePos, seq int64
+	pending      int64
+	then         []queued
 	// durable: the commit waits for its WAL flush (a switch: once
 	// queries saw the new version, a crash must not take it back).
 	durable bool
