@@ -122,7 +122,7 @@ func (w *worker) build(ctx context.Context, v Version) error {
 		return err
 	}
 	st := w.base()
-	st.then = []queued{{sql: `UPDATE projection.versions SET state = 'catching_up', handoff_seq = $3, stream_seq = $3 - 1,
+	st.then = []queued{{sql: `UPDATE projection.versions SET state = 'catching_up', handoff_seq = $3::bigint, stream_seq = $3::bigint - 1,
 		covered_position = lake_position, state_at = clock_timestamp(), updated_at = clock_timestamp()
 		WHERE name = $1 AND version = $2`, args: []any{w.s.Name, w.s.Version, int64(seq)}}}
 	if err := st.run(ctx, w.conn); err != nil {
