@@ -72,7 +72,7 @@ func ProjectionCommand(ctx context.Context, cfg config.Config, log *slog.Logger,
 			}
 			fmt.Fprintf(stdout, "%s: live version %s\n", p.Name, live)
 			for _, v := range p.Versions {
-				fmt.Fprintf(stdout, "  v%d %-12s stream_seq %d position %d\n", v.Version.Version, v.State, v.StreamSeq, v.CoveredPosition)
+				fmt.Fprintf(stdout, "  v%d %-12s stream_seq %d position %d\n", v.Version, v.State, v.StreamSeq, v.CoveredPosition)
 			}
 		}
 	case "rollback":

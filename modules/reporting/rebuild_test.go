@@ -143,7 +143,7 @@ func statusOf(t *testing.T, a *testenv.App) string {
 			if v.Error != nil {
 				e = *v.Error
 			}
-			out += fmt.Sprintf("%s v%d %s lake %d/%d seq %d pending %v error %q verification %s\n", p.Name, v.Version.Version, v.State,
+			out += fmt.Sprintf("%s v%d %s lake %d/%d seq %d pending %v error %q verification %s\n", p.Name, v.Version, v.State,
 				v.LakePosition, v.BuildTarget, v.StreamSeq, v.Pending, e, v.Verification)
 		}
 		if p.LastError != "" {

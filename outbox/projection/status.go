@@ -24,14 +24,9 @@ type Status struct {
 	// this replica's last error about it.
 	Holder    string          `json:"holder,omitempty"`
 	LastError string          `json:"last_error,omitempty"`
-	Versions  []VersionStatus `json:"versions"`
+	Versions  []Version `json:"versions"`
 }
 
-// VersionStatus is one version: its row and how far behind it is.
-type VersionStatus struct {
-	Version
-	Lag Lag `json:"lag"`
-}
 
 // Lag is how far a version is behind: while building, the lake positions
 // left to read; while following the stream, the events of its types the
@@ -65,7 +60,7 @@ func (r *Runtime) Status(ctx context.Context) ([]Status, error) {
 		if i > 0 && names[i-1] == name {
 			continue
 		}
-		st := Status{Name: name, Versions: []VersionStatus{}}
+		st := Status{Name: name, Versions: []Version{}}
 		if v, ok := build[name]; ok {
 			st.ThisBuild = &v
 			if l := r.leases[name]; l != nil {
@@ -85,7 +80,8 @@ func (r *Runtime) Status(ctx context.Context) ([]Status, error) {
 			return nil, err
 		}
 		for _, v := range versions {
-			st.Versions = append(st.Versions, VersionStatus{Version: v, Lag: lagOf(v)})
+			v.Lag = lagOf(v)
+			st.Versions = append(st.Versions, v)
 		}
 		out = append(out, st)
 	}

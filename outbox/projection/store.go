@@ -52,6 +52,8 @@ type Version struct {
 	CreatedAt       time.Time       `json:"created_at"`
 	StateAt         time.Time       `json:"state_at"`
 	UpdatedAt       time.Time       `json:"updated_at"`
+	// Lag is how far behind it is (computed when the status is read).
+	Lag Lag `json:"lag"`
 }
 
 const versionColumns = `name, version, state, tables, stream, build_target, lake_position, handoff_seq, stream_seq,
