@@ -22,11 +22,10 @@ type Status struct {
 	ThisBuild *int `json:"this_build_version"`
 	// Holder is the replica working on ThisBuild's version, and LastError
 	// this replica's last error about it.
-	Holder    string          `json:"holder,omitempty"`
-	LastError string          `json:"last_error,omitempty"`
+	Holder    string    `json:"holder,omitempty"`
+	LastError string    `json:"last_error,omitempty"`
 	Versions  []Version `json:"versions"`
 }
-
 
 // Lag is how far a version is behind: while building, the lake positions
 // left to read; while following the stream, the events of its types the
