@@ -37,7 +37,7 @@ type newBinary struct {
 	rt   *projection.Runtime
 }
 
-func startNewBinary(t *testing.T, a *testenv.App, specs []projection.Spec, holder string, opt projection.Options) *newBinary {
+func startNewBinary(t testing.TB, a *testenv.App, specs []projection.Spec, holder string, opt projection.Options) *newBinary {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	reg := projection.NewRegistry()
@@ -104,7 +104,7 @@ func startLoader(base string) *loader {
 
 // waitLive waits until every projection's version v is live and has
 // applied every event of its types the lake holds, or fails.
-func waitLive(t *testing.T, a *testenv.App, v int, within time.Duration) {
+func waitLive(t testing.TB, a *testenv.App, v int, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -112,7 +112,7 @@ func waitLive(t *testing.T, a *testenv.App, v int, within time.Duration) {
 		for _, s := range reporting.Specs(reporting.Options{}) {
 			var ok bool
 			err := a.DB.Pool.QueryRow(context.Background(), `
-				SELECT p.live_version = v.version AND v.state = 'live' AND coalesce(v.pending, 1) = 0
+				SELECT p.live_version = v.version AND v.state = 'live' AND coalesce(v.pending, 0) = 0
 				       AND v.stream_seq >= (SELECT coalesce(max(stream_seq), 0) FROM lake.events WHERE type = ANY($3))
 				FROM projection.versions v JOIN projection.projections p USING (name)
 				WHERE v.name = $1 AND v.version = $2`, s.Name, v, s.Events).Scan(&ok)
@@ -131,7 +131,7 @@ func waitLive(t *testing.T, a *testenv.App, v int, within time.Duration) {
 }
 
 // statusOf describes every version, one line each.
-func statusOf(t *testing.T, a *testenv.App) string {
+func statusOf(t testing.TB, a *testenv.App) string {
 	st, err := a.Projections().Status(context.Background())
 	if err != nil {
 		return err.Error()

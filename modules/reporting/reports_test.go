@@ -132,7 +132,7 @@ func publish(ctx context.Context, pool *pgxpool.Pool, events []projection.Event,
 }
 
 // versionState reads a version's state and build progress.
-func versionState(t *testing.T, pool *pgxpool.Pool, name string, version int) (state string, pos, target int64) {
+func versionState(t testing.TB, pool *pgxpool.Pool, name string, version int) (state string, pos, target int64) {
 	t.Helper()
 	err := pool.QueryRow(context.Background(), `SELECT state, lake_position, build_target FROM projection.versions
 		WHERE name = $1 AND version = $2`, name, version).Scan(&state, &pos, &target)
