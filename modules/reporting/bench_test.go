@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"sort"
@@ -64,7 +65,6 @@ func BenchmarkReporting(b *testing.B) {
 	// ---- 2. rebuild over the lake --------------------------------------
 	began := time.Now()
 	n := benchLoad(b, a, total)
-	a.Drain()
 	var inLake int64
 	for deadline := time.Now().Add(10 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
 		if err := a.DB.Pool.QueryRow(ctx, `SELECT position FROM lake.head`).Scan(&inLake); err != nil {
@@ -79,12 +79,12 @@ func BenchmarkReporting(b *testing.B) {
 			b.Fatal("the lake never took every event in")
 		}
 	}
-	waitLive(b, a, 1, 5*time.Minute)
+	waitLive(b, a, 1, 15*time.Minute)
 	sum["lake_events"] = inLake
 	b.Logf("loaded %d events; the lake holds %d (%.0f s)", n, inLake, time.Since(began).Seconds())
 	ld := startLoader(a.URL)
 	began = time.Now()
-	startNewBinary(b, a, allAt(2, nil), "bench-new", projection.Options{})
+	startNewBinary(b, a, allAt(2, nil), "bench-new", projection.Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
 	waitLive(b, a, 2, 10*time.Minute)
 	took := time.Since(began)
 	ld.stop()

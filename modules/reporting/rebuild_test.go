@@ -46,20 +46,29 @@ func startNewBinary(t testing.TB, a *testenv.App, specs []projection.Spec, holde
 			t.Fatal(err)
 		}
 	}
-	pool, err := pgxpool.New(ctx, a.DB.URL)
+	// As the app does: a connection per version led, and two for the
+	// status; the leases on a pool of their own, so a renewal never waits
+	// for a connection a build holds.
+	cfg, err := pgxpool.ParseConfig(a.DB.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	opt.Pool, opt.Stream, opt.Lake, opt.Holder = pool, natslive.Stream{JS: a.NATS.JS}, true, holder
-	if opt.LeaseTTL == 0 {
-		opt.LeaseTTL = time.Second
+	cfg.MaxConns = int32(len(specs) + 2)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
 	}
+	leases, err := pgxpool.New(ctx, a.DB.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.Pool, opt.LeasePool, opt.Stream, opt.Lake, opt.Holder = pool, leases, natslive.Stream{JS: a.NATS.JS}, true, holder
 	rt := projection.NewRuntime(reg, opt)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = rt.Run(ctx) }()
 	b := &newBinary{rt: rt}
 	var once sync.Once
-	b.stop = func() { once.Do(func() { cancel(); <-done; pool.Close() }) }
+	b.stop = func() { once.Do(func() { cancel(); <-done; pool.Close(); leases.Close() }) }
 	t.Cleanup(b.stop)
 	return b
 }
