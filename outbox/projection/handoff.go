@@ -26,15 +26,6 @@ import (
 // from the lake, then the live stream) can take over: handoffSeq and Stream
 // are what it replaces.
 
-// lakeHead is the lake's last position.
-func lakeHead(ctx context.Context, db dbtx) (int64, error) {
-	var head int64
-	if err := db.QueryRow(ctx, `SELECT position FROM lake.head`).Scan(&head); err != nil {
-		return 0, fmt.Errorf("projection: read the lake's head: %w", err)
-	}
-	return head, nil
-}
-
 // handoffSeq returns the stream sequence the stream phase starts at, for a
 // build that read the lake up to position upTo.
 func handoffSeq(ctx context.Context, db dbtx, stream string, upTo int64) (uint64, error) {
