@@ -67,12 +67,20 @@ func BenchmarkReporting(b *testing.B) {
 	n := benchLoad(b, a, total)
 	var inLake int64
 	for deadline := time.Now().Add(10 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
-		if err := a.DB.Pool.QueryRow(ctx, `SELECT position FROM lake.head`).Scan(&inLake); err != nil {
+		// Every event of the stream is in the lake.
+		var held int64
+		if err := a.DB.Pool.QueryRow(ctx, `SELECT position, coalesce((streams->>'EVENTS')::bigint, 0) FROM lake.head`).Scan(&inLake, &held); err != nil {
 			b.Fatal(err)
 		}
-		var outbox int64
-		_ = a.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM outbox.events`).Scan(&outbox)
-		if outbox == 0 {
+		st, err := a.NATS.JS.Stream(ctx, "EVENTS")
+		if err != nil {
+			b.Fatal(err)
+		}
+		info, err := st.Info(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if m, err := a.Relay().Metrics(ctx); err == nil && m.Backlog == 0 && uint64(held) >= info.State.LastSeq {
 			break
 		}
 		if time.Now().After(deadline) {
