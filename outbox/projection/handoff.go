@@ -64,7 +64,8 @@ const coverWindow = 100_000
 
 // advanceCoveredSQL moves a following version's covered position up to the
 // lake position before the first lake event of its types it has not
-// applied (one whose stream sequence is above its own), within a window.
+// applied (one whose stream sequence is above its own), within a window;
+// nothing is written while it stays put (an idle system writes no WAL).
 const advanceCoveredSQL = `
 UPDATE projection.versions v SET covered_position = greatest(v.covered_position, c.pos)
 FROM (
@@ -75,8 +76,7 @@ FROM (
         least(h.position, $3 + $6)) AS pos
     FROM lake.head h
 ) c
-WHERE v.name = $1 AND v.version = $2
-RETURNING v.covered_position`
+WHERE v.name = $1 AND v.version = $2 AND c.pos > v.covered_position`
 
 // lakeHolds reports the highest sequence of stream the lake has taken in.
 func lakeHolds(ctx context.Context, db dbtx, stream string) (int64, error) {
