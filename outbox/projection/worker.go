@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -88,7 +89,9 @@ func (w *worker) ensure(ctx context.Context) (Version, error) {
 	st.then = append(st.then, queued{sql: `INSERT INTO projection.versions (name, version, state, tables, stream, build_target)
 		SELECT $1, $2, 'building', $3, $4, position FROM lake.head`, args: []any{w.s.Name, w.s.Version, phys, w.p.stream}})
 	for _, q := range w.s.Create {
-		st.then = append(st.then, queued{sql: w.t.SQL(q)})
+		if !deferred(q) {
+			st.then = append(st.then, queued{sql: w.t.SQL(q)})
+		}
 	}
 	if err := st.run(ctx, w.conn); err != nil {
 		return v, fmt.Errorf("projection %s v%d: make its tables: %w", w.s.Name, w.s.Version, err)
@@ -122,9 +125,15 @@ func (w *worker) build(ctx context.Context, v Version) error {
 		return err
 	}
 	st := w.base()
-	st.then = []queued{{sql: `UPDATE projection.versions SET state = 'catching_up', handoff_seq = $3::bigint, stream_seq = $3::bigint - 1,
+	st.then = nil
+	for _, q := range w.s.Create {
+		if deferred(q) {
+			st.then = append(st.then, queued{sql: w.t.SQL(q)})
+		}
+	}
+	st.then = append(st.then, queued{sql: `UPDATE projection.versions SET state = 'catching_up', handoff_seq = $3::bigint, stream_seq = $3::bigint - 1,
 		covered_position = lake_position, state_at = clock_timestamp(), updated_at = clock_timestamp()
-		WHERE name = $1 AND version = $2`, args: []any{w.s.Name, w.s.Version, int64(seq)}}}
+		WHERE name = $1 AND version = $2`, args: []any{w.s.Name, w.s.Version, int64(seq)}})
 	if err := st.run(ctx, w.conn); err != nil {
 		return fmt.Errorf("projection %s v%d: hand over to the stream: %w", w.s.Name, w.s.Version, err)
 	}
@@ -373,6 +382,15 @@ func (w *worker) follow(ctx context.Context, v Version) error {
 		}
 	}
 	return nil
+}
+
+// deferred reports whether a Create statement is a plain index, made once
+// the lake phase is over (in the hand-over's transaction) rather than
+// kept up row by row through the whole build. Unique indexes are made at
+// once: the apply statements' ON CONFLICT may need them.
+func deferred(q string) bool {
+	q = strings.ToUpper(strings.TrimSpace(q))
+	return strings.HasPrefix(q, "CREATE INDEX")
 }
 
 // splitName splits schema.table for quoting.
