@@ -6,8 +6,10 @@ BENCH   ?=
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
+BENCH_PKGS := ./integration_test
 ifeq ($(BENCH),)
 BENCH_PATTERN := ^Benchmark
+BENCH_PKGS := ./integration_test ./modules/reporting
 else ifeq ($(BENCH),relay)
 BENCH_PATTERN := ^BenchmarkRelay$$
 else ifeq ($(BENCH),ledger)
@@ -20,6 +22,9 @@ else ifeq ($(BENCH),lake)
 BENCH_PATTERN := ^BenchmarkLake$$
 else ifeq ($(BENCH),orders)
 BENCH_PATTERN := ^BenchmarkOrders$$
+else ifeq ($(BENCH),reporting)
+BENCH_PATTERN := ^BenchmarkReporting$$
+BENCH_PKGS := ./modules/reporting
 else
 BENCH_PATTERN := $(BENCH)
 endif
@@ -58,9 +63,9 @@ test-ui: postgres chromium build
 	cd e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
 	cd e2e && npx playwright test
 
-## bench: benchmarks (BENCH=relay, ledger, mail, metrics, lake or orders for one); ends with one JSON line
+## bench: benchmarks (BENCH=relay, ledger, mail, metrics, lake, orders or reporting for one); ends with one JSON line
 bench: postgres
-	$(GO) test ./integration_test -run '^$$' -bench '$(BENCH_PATTERN)' -benchtime 1x -timeout 60m | tee bench.out
+	$(GO) test $(BENCH_PKGS) -run '^$$' -bench '$(BENCH_PATTERN)' -benchtime 1x -timeout 60m | tee bench.out
 	@grep '^{"bench"' bench.out | sed -e 's/^{"bench":"[a-z]*",*//' -e 's/}$$//' | paste -sd, - | sed -e 's/^/{/' -e 's/$$/}/'
 
 ## lint: gofmt, go vet and staticcheck

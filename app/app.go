@@ -34,6 +34,7 @@ import (
 	"github.com/cairn-dev/cairn/outbox/lake/export"
 	"github.com/cairn-dev/cairn/outbox/lake/streamseq"
 	"github.com/cairn-dev/cairn/outbox/lookup"
+	"github.com/cairn-dev/cairn/outbox/projection"
 	"github.com/cairn-dev/cairn/outbox/relay"
 	"github.com/cairn-dev/cairn/outbox/saga"
 	"github.com/cairn-dev/cairn/telemetry"
@@ -83,6 +84,10 @@ type App struct {
 	// histogram is on it before the modules add their routes.
 	metricsReg *prometheus.Registry
 	sagas      *saga.Registry
+	// projections are the modules' versioned read models, and the
+	// runtime that builds, feeds, verifies and switches them.
+	projections *projection.Registry
+	projRuntime *projection.Runtime
 	// handlerPool and leasePool are the consumer runtime's; the saga
 	// timer poller runs its steps and its lease on them too.
 	handlerPool, leasePool *pgxpool.Pool
@@ -99,6 +104,7 @@ type App struct {
 	stopExporter   func()
 	stopConsumers  func()
 	stopTimers     func()
+	stopProjection func()
 	stopBackground func()
 	closeOnce      sync.Once
 }
@@ -118,7 +124,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	telemetry.InstallPropagator()
 	a := &App{cfg: cfg, log: log, version: opt.Version, built: map[string]any{}, httpErr: make(chan error, 1),
 		closing:   make(chan struct{}),
-		stopRelay: func() {}, stopMover: func() {}, stopExporter: func() {}, stopConsumers: func() {}, stopTimers: func() {}, stopBackground: func() {}} // until Start runs them
+		stopRelay: func() {}, stopMover: func() {}, stopExporter: func() {}, stopConsumers: func() {}, stopTimers: func() {}, stopBackground: func() {},
+		stopProjection: func() {}} // until Start runs them
 	defer func() {
 		if err != nil {
 			a.closeInfra()
@@ -176,9 +183,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	subs := &outbox.Subscriptions{}
 	folds := &lake.Folds{}
 	a.sagas = saga.NewRegistry(subs)
+	a.projections = projection.NewRegistry()
 	api := a.web.Group("/api/v1")
 	deps := modules.Deps{Pool: a.infra.pool, API: api, Pages: a.web.Group(""), Log: log, Config: cfg,
-		Consumers: subs, Folds: folds, Sagas: a.sagas, Closing: a.closing}
+		Consumers: subs, Folds: folds, Sagas: a.sagas, Projections: a.projections, Closing: a.closing}
 	for _, def := range opt.Modules {
 		before := len(subs.All())
 		m, err := def.Build(deps)
@@ -221,6 +229,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		Logger: log, HandlerPool: a.handlerPool, LeasePool: a.leasePool, Holder: holder(), Sealer: seal,
 	})
 	a.consumers.RegisterAdmin(a.web.Group("/api/v1/admin"), cfg.AdminToken)
+	if err := a.openProjections(ctx); err != nil {
+		return nil, err
+	}
 	a.lake = lake.New(a.infra.pool, folds, log)
 	a.lake.Register(api, cfg.AdminToken)
 	if err := a.openExporter(ctx); err != nil {
@@ -277,6 +288,7 @@ func (a *App) Start() error {
 		a.stopExporter = runUntilStopped(func(ctx context.Context) error { return a.exporter.Run(ctx, a.exportLeases) })
 	}
 	a.stopConsumers = runUntilStopped(a.consumers.Run)
+	a.stopProjection = runUntilStopped(a.projRuntime.Run)
 	a.stopTimers = runUntilStopped(func(ctx context.Context) error {
 		return a.sagas.RunTimers(ctx, saga.TimerOptions{DB: a.handlerPool, LeasePool: a.leasePool, Holder: holder(), Logger: a.log})
 	})
@@ -323,6 +335,7 @@ func (a *App) close() {
 	// 2. Handlers and modules' background work: none runs any more, so
 	// what they appended is in the outbox.
 	a.stopConsumers()
+	a.stopProjection()
 	a.stopTimers()
 	a.stopBackground()
 	a.stopExporter()

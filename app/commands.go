@@ -14,6 +14,7 @@ import (
 	"github.com/cairn-dev/cairn/migrations"
 	"github.com/cairn-dev/cairn/modules"
 	"github.com/cairn-dev/cairn/outbox/broker"
+	"github.com/cairn-dev/cairn/outbox/projection"
 	"github.com/cairn-dev/cairn/outbox/saga"
 	"github.com/cairn-dev/cairn/pgserver"
 )
@@ -22,7 +23,7 @@ import (
 // returns the exit code.
 func MigrateCommand(ctx context.Context, cfg config.Config, log *slog.Logger, args []string, stdout, stderr io.Writer) int {
 	defs := Modules()
-	names := []string{migrations.PlatformName, saga.MigrationsName}
+	names := []string{migrations.PlatformName, saga.MigrationsName, projection.MigrationsName}
 	for _, d := range defs {
 		names = append(names, d.Name)
 	}

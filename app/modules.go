@@ -11,7 +11,9 @@ import (
 	"github.com/cairn-dev/cairn/modules/mail"
 	"github.com/cairn-dev/cairn/modules/orders"
 	"github.com/cairn-dev/cairn/modules/payments"
+	"github.com/cairn-dev/cairn/modules/reporting"
 	"github.com/cairn-dev/cairn/modules/users"
+	"github.com/cairn-dev/cairn/outbox/projection"
 	"github.com/cairn-dev/cairn/outbox/saga"
 )
 
@@ -26,14 +28,17 @@ func Modules() []modules.Definition {
 		inventory.Definition,
 		payments.Definition,
 		orders.Definition,
+		reporting.Definition,
 	}
 }
 
 // Migrator returns the runner of the platform's migrations and those of
 // defs, over db.
 func Migrator(db *sql.DB, defs []modules.Definition) (*migrations.Runner, error) {
-	// The saga runtime's tables are the platform's, in a set of their own.
-	sources := []migrations.Source{{Name: saga.MigrationsName, FS: saga.Migrations()}}
+	// The saga runtime's and the projection runtime's tables are the
+	// platform's, each in a set of its own.
+	sources := []migrations.Source{{Name: saga.MigrationsName, FS: saga.Migrations()},
+		{Name: projection.MigrationsName, FS: projection.Migrations()}}
 	for _, d := range defs {
 		sources = append(sources, migrations.Source{Name: d.Name, FS: d.Migrations})
 	}

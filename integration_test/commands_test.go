@@ -28,13 +28,23 @@ func TestModuleCommandsAndMigrationSets(t *testing.T) {
 		t.Errorf("rebuild ledger: exit %d, %q", code, out)
 	}
 	out, code := run("migrate", "status")
-	for _, want := range []string{"platform/00001_outbox.sql", "platform/00007_outbox_wake_in_append.sql", "users/00001_users.sql", "mail/00001_mail.sql", "ledger/00001_ledger.sql", "saga/00001_saga.sql", "orders/00001_orders.sql"} {
+	for _, want := range []string{"platform/00001_outbox.sql", "platform/00007_outbox_wake_in_append.sql", "users/00001_users.sql", "mail/00001_mail.sql", "ledger/00001_ledger.sql", "saga/00001_saga.sql", "orders/00001_orders.sql",
+		"projection/00001_projection.sql", "reporting/00001_reporting.sql"} {
 		if code != 0 || !strings.Contains(out, want+" ") || strings.Contains(out, "pending") {
 			t.Errorf("migrate status: exit %d, no applied %s in\n%s", code, want, out)
 		}
 	}
-	if out, code := run("migrate", "down"); code != 2 || !strings.Contains(out, "down <platform|saga|users|mail|ledger|customers|inventory|payments|orders>") {
+	if out, code := run("migrate", "down"); code != 2 || !strings.Contains(out, "down <platform|saga|projection|users|mail|ledger|customers|inventory|payments|orders|reporting>") {
 		t.Errorf("migrate down without a set: exit %d, %q", code, out)
+	}
+	if out, code := run("projection"); code != 2 || !strings.Contains(out, "usage: cairn projection status | rollback <name>") {
+		t.Errorf("projection without a verb: exit %d, %q", code, out)
+	}
+	if out, code := run("projection", "status"); code != 0 {
+		t.Errorf("projection status: exit %d, %q", code, out)
+	}
+	if out, code := run("projection", "rollback", "reporting_stock"); code != 1 || !strings.Contains(out, "has no live version") {
+		t.Errorf("rollback of a projection never built: exit %d, %q", code, out)
 	}
 	if out, code := run("migrate", "down", "mail"); code != 0 || out != "rolled back mail/00002_redact_smtp_tokens.sql\n" {
 		t.Errorf("migrate down mail: exit %d, %q", code, out)

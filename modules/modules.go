@@ -22,6 +22,7 @@ import (
 	"github.com/cairn-dev/cairn/config"
 	"github.com/cairn-dev/cairn/outbox"
 	"github.com/cairn-dev/cairn/outbox/lake"
+	"github.com/cairn-dev/cairn/outbox/projection"
 	"github.com/cairn-dev/cairn/outbox/saga"
 )
 
@@ -42,6 +43,9 @@ type Deps struct {
 	// Sagas is where a module registers its sagas, one line each
 	// (d.Sagas.Register(def)); nil in a test: definitions checked, not run.
 	Sagas *saga.Registry
+	// Projections is where a module registers its versioned read models
+	// (projection.Spec); nil in a test: specs checked, not run.
+	Projections *projection.Registry
 	// Closing is closed when the app begins to shut down, before HTTP
 	// stops: a long-lived response (Server-Sent Events) ends on it, so
 	// shutdown does not wait for it. Nil in a test: never closed.
