@@ -35,6 +35,7 @@ import (
 	"github.com/cairn-dev/cairn/outbox/lake/streamseq"
 	"github.com/cairn-dev/cairn/outbox/lookup"
 	"github.com/cairn-dev/cairn/outbox/relay"
+	"github.com/cairn-dev/cairn/outbox/replay"
 	"github.com/cairn-dev/cairn/outbox/saga"
 	"github.com/cairn-dev/cairn/telemetry"
 	"github.com/cairn-dev/cairn/web"
@@ -204,9 +205,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	}
 	a.sagas.RegisterRoutes(api, a.infra.pool, cfg.AdminToken)
 
+	// Every handler says what a replay may do with it, and every older
+	// version of an event reaches the newest by upcasting.
+	a.subs = subs.All()
+	if err := outbox.CheckPolicies(a.subs); err != nil {
+		return nil, fmt.Errorf("start: %w", err)
+	}
+	if err := outbox.CheckVersions(); err != nil {
+		return nil, fmt.Errorf("start: %w", err)
+	}
+
 	// The consumer runtime for their handlers, the admin endpoints,
 	// readiness and the console.
-	a.subs = subs.All()
 	a.handlerPool, a.leasePool, err = a.infra.consumerPools(ctx, cfg.DatabaseMaxConns)
 	if err != nil {
 		return nil, err
@@ -215,6 +225,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		Logger: log, HandlerPool: a.handlerPool, LeasePool: a.leasePool, Holder: holder(),
 	})
 	a.consumers.RegisterAdmin(a.web.Group("/api/v1/admin"), cfg.AdminToken)
+	replay.NewService(a.infra.pool, a.subs, a.consumers.ReplayRequested).Register(api, cfg.AdminToken)
 	a.lake = lake.New(a.infra.pool, folds, log)
 	a.lake.Register(api, cfg.AdminToken)
 	if err := a.openExporter(ctx); err != nil {

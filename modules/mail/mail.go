@@ -99,7 +99,8 @@ func New(d modules.Deps) (*Module, error) {
 			"mailbox", public.JoinPath("/api/v1/mail/messages").String()+"?to=<address>")
 	}
 	d.Route(m.routes)
-	err = outbox.HandleEffect(d.Consumers, Consumer, activationRequested, m.sendActivation, m.recordActivation, outbox.MaxAttempts(MaxAttempts))
+	err = outbox.HandleEffect(d.Consumers, Consumer, activationRequested, m.sendActivation, m.recordActivation,
+		outbox.MaxAttempts(MaxAttempts), outbox.EffectfulReplay())
 	if err != nil {
 		return nil, fmt.Errorf("mail: %w", err)
 	}
