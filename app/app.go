@@ -34,6 +34,7 @@ import (
 	"github.com/cairn-dev/cairn/outbox/lake/export"
 	"github.com/cairn-dev/cairn/outbox/lake/streamseq"
 	"github.com/cairn-dev/cairn/outbox/lookup"
+	"github.com/cairn-dev/cairn/outbox/privacy"
 	"github.com/cairn-dev/cairn/outbox/relay"
 	"github.com/cairn-dev/cairn/outbox/replay"
 	"github.com/cairn-dev/cairn/outbox/saga"
@@ -79,6 +80,7 @@ type App struct {
 	built        map[string]any
 	subs         []outbox.Subscription
 	consumers    *consumer.Runtime
+	forgetter    *privacy.Forgetter
 	metrics      *telemetry.Metrics
 	// metricsReg is the Prometheus registry: the HTTP middleware's
 	// histogram is on it before the modules add their routes.
@@ -100,6 +102,7 @@ type App struct {
 	stopExporter   func()
 	stopConsumers  func()
 	stopTimers     func()
+	stopForgetter  func()
 	stopBackground func()
 	closeOnce      sync.Once
 }
@@ -119,7 +122,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	telemetry.InstallPropagator()
 	a := &App{cfg: cfg, log: log, version: opt.Version, built: map[string]any{}, httpErr: make(chan error, 1),
 		closing:   make(chan struct{}),
-		stopRelay: func() {}, stopMover: func() {}, stopExporter: func() {}, stopConsumers: func() {}, stopTimers: func() {}, stopBackground: func() {}} // until Start runs them
+		stopRelay: func() {}, stopMover: func() {}, stopExporter: func() {}, stopConsumers: func() {}, stopTimers: func() {}, stopBackground: func() {}, stopForgetter: func() {}} // until Start runs them
 	defer func() {
 		if err != nil {
 			a.closeInfra()
@@ -226,6 +229,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	})
 	a.consumers.RegisterAdmin(a.web.Group("/api/v1/admin"), cfg.AdminToken)
 	replay.NewService(a.infra.pool, a.subs, a.consumers.ReplayRequested).Register(api, cfg.AdminToken)
+	a.forgetter = privacy.NewForgetter(a.infra.pool, streamseq.Eraser{JS: a.infra.js}, log)
+	privacy.Register(api, cfg.AdminToken, a.infra.pool, a.forgetter.Wake)
 	a.lake = lake.New(a.infra.pool, folds, log)
 	a.lake.Register(api, cfg.AdminToken)
 	if err := a.openExporter(ctx); err != nil {
@@ -281,6 +286,7 @@ func (a *App) Start() error {
 		a.stopExporter = runUntilStopped(func(ctx context.Context) error { return a.exporter.Run(ctx, a.exportLeases) })
 	}
 	a.stopConsumers = runUntilStopped(a.consumers.Run)
+	a.stopForgetter = runUntilStopped(func(ctx context.Context) error { return a.forgetter.Run(ctx, a.leasePool, holder()) })
 	a.stopTimers = runUntilStopped(func(ctx context.Context) error {
 		return a.sagas.RunTimers(ctx, saga.TimerOptions{DB: a.handlerPool, LeasePool: a.leasePool, Holder: holder(), Logger: a.log})
 	})
@@ -327,6 +333,7 @@ func (a *App) close() {
 	// 2. Handlers and modules' background work: none runs any more, so
 	// what they appended is in the outbox.
 	a.stopConsumers()
+	a.stopForgetter()
 	a.stopTimers()
 	a.stopBackground()
 	a.stopExporter()
@@ -442,6 +449,9 @@ func (a *App) Mover() *lake.Mover { return a.mover }
 // Subscriptions are the handlers the modules registered, as the consumer
 // runtime runs them.
 func (a *App) Subscriptions() []outbox.Subscription { return a.subs }
+
+// Forgetter is the app's forgetter of people (outbox/privacy).
+func (a *App) Forgetter() *privacy.Forgetter { return a.forgetter }
 
 // Sagas is the registry of the sagas the modules registered.
 func (a *App) Sagas() *saga.Registry { return a.sagas }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-
 )
 
 // Backlog is what one consumer has yet to handle, as JetStream counts it:

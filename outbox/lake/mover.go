@@ -37,9 +37,9 @@ type MoverOptions struct {
 // and connections of its own, so the relay never waits for it: the relay
 // hands it each range it used to delete (Move) and goes on publishing.
 type Mover struct {
-	pool    *pgxpool.Pool
-	opt     MoverOptions
-	log     *slog.Logger
+	pool     *pgxpool.Pool
+	opt      MoverOptions
+	log      *slog.Logger
 	secrets  []byte   // JSON: type -> paths to remove
 	personal []string // NATS subjects of types with personal fields
 
