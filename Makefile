@@ -20,6 +20,8 @@ else ifeq ($(BENCH),lake)
 BENCH_PATTERN := ^BenchmarkLake$$
 else ifeq ($(BENCH),orders)
 BENCH_PATTERN := ^BenchmarkOrders$$
+else ifeq ($(BENCH),replay)
+BENCH_PATTERN := ^BenchmarkReplay$$
 else
 BENCH_PATTERN := $(BENCH)
 endif
@@ -52,9 +54,10 @@ test-ui: postgres chromium build
 	cd e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
 	cd e2e && npx playwright test
 
-## bench: benchmarks (BENCH=relay, ledger, mail, metrics, lake or orders for one); ends with one JSON line
+## bench: benchmarks (BENCH=relay, ledger, mail, metrics, lake, orders or replay for one); ends with one JSON line
+# BenchmarkReplay lives in outbox/replay, beside the test module it replays.
 bench: postgres
-	$(GO) test ./integration_test -run '^$$' -bench '$(BENCH_PATTERN)' -benchtime 1x -timeout 60m | tee bench.out
+	$(GO) test ./integration_test ./outbox/replay -run '^$$' -bench '$(BENCH_PATTERN)' -benchtime 1x -timeout 60m | tee bench.out
 	@grep '^{"bench"' bench.out | sed -e 's/^{"bench":"[a-z]*",*//' -e 's/}$$//' | paste -sd, - | sed -e 's/^/{/' -e 's/$$/}/'
 
 ## lint: gofmt, go vet and staticcheck

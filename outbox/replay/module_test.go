@@ -3,7 +3,6 @@ package replay_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -198,4 +197,8 @@ func seenReport(t *testing.T, count func(string, ...any) int, consumer string, w
 	}
 }
 
-var _ = os.Getenv
+// replaytestTables is the module with its tables and no consumer: the
+// benchmark replays into subscriptions of its own.
+func replaytestTables() modules.Definition {
+	return modules.Define("replaytest", replaytestFiles, func(modules.Deps) (*struct{}, error) { return &struct{}{}, nil })
+}
