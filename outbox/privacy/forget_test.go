@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cairn-dev/cairn/config"
@@ -17,8 +18,10 @@ import (
 // Forgetting a signed-up user destroys their key (the lake's sealed copy
 // of their e-mail address is unreadable, and was never in clear there),
 // publishes privacy.subject_forgotten.v1 once however often it is asked,
-// and erases their messages from the public stream, while another user's
-// messages stay and the lake's positions keep no gap.
+// erases their messages from the streams, and has the users module
+// anonymise the account and the mail module drop their messages: the
+// address is then in no message of any stream and no row of any table,
+// while another user's data stays and the lake's positions keep no gap.
 func TestForgetErasesThePersonFromTheStreams(t *testing.T) {
 	const token = "forget-test-token"
 	a := testenv.StartApp(t, testenv.AppOptions{Config: func(c *config.Config) { c.AdminToken = token }, RelayDeleteDelay: time.Millisecond})
@@ -39,8 +42,8 @@ func TestForgetErasesThePersonFromTheStreams(t *testing.T) {
 	if n := a.Count(`SELECT count(*) FROM lake.events WHERE data::text LIKE '%ada.forget@%'`); n != 0 {
 		t.Fatalf("%d lake rows hold the e-mail address in clear before anyone asked to forget it", n)
 	}
-	if !strings.Contains(streamText(t, a), "ada.forget@example.com") {
-		t.Fatal("the public stream never held the address: the test proves nothing")
+	if !strings.Contains(streamText(t, a), "ada.forget@example.com") || len(tablesHolding(t, a, "ada.forget@example.com")) == 0 {
+		t.Fatal("neither the streams nor the tables held the address: the test proves nothing")
 	}
 
 	for i := 0; i < 2; i++ {
@@ -52,6 +55,11 @@ func TestForgetErasesThePersonFromTheStreams(t *testing.T) {
 	if r := a.API("DELETE", "/admin/subjects/"+ada, nil); r.Status != 401 {
 		t.Fatalf("forget without the admin token: %d, want 401", r.Status)
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(a.Logs())
+		}
+	})
 	waitFor(t, "the forget request done", func() bool {
 		return a.Count(`SELECT count(*) FROM privacy.forget_requests WHERE subject = $1 AND done_at IS NOT NULL`, ada) == 1
 	})
@@ -69,6 +77,13 @@ func TestForgetErasesThePersonFromTheStreams(t *testing.T) {
 	if !strings.Contains(text, "bob.keep@example.com") {
 		t.Fatal("another user's messages were erased too")
 	}
+	a.Drain()
+	if where := tablesHolding(t, a, "ada.forget@example.com"); len(where) > 0 {
+		t.Fatalf("the forgotten address is still in %v", where)
+	}
+	if where := tablesHolding(t, a, "bob.keep@example.com"); len(where) == 0 {
+		t.Fatal("another user's address is in no table any more")
+	}
 	if gaps := a.Count(`SELECT count(*) FROM (SELECT position - lag(position) OVER (ORDER BY position) AS d FROM lake.events) g WHERE d <> 1`); gaps != 0 {
 		t.Fatalf("the lake's positions have %d gaps", gaps)
 	}
@@ -78,10 +93,19 @@ func TestForgetErasesThePersonFromTheStreams(t *testing.T) {
 // (testenv's Stream stops at an erased one).
 func streamText(t *testing.T, a *testenv.App) string {
 	t.Helper()
+	var b strings.Builder
+	for _, name := range []string{outbox.PublicStream, outbox.InternalStream} {
+		b.WriteString(oneStreamText(t, a, name))
+	}
+	return b.String()
+}
+
+func oneStreamText(t *testing.T, a *testenv.App, name string) string {
+	t.Helper()
 	js := a.NATS.JS
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := js.Stream(ctx, outbox.PublicStream)
+	s, err := js.Stream(ctx, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,4 +135,31 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 	}
+}
+
+// tablesHolding returns the tables of the database (every schema's) with a
+// row whose text holds s.
+func tablesHolding(t *testing.T, a *testenv.App, s string) []string {
+	t.Helper()
+	ctx := context.Background()
+	rows, err := a.DB.Pool.Query(ctx, `SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, tb := range tables {
+		var n int
+		if err := a.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM `+tb+` x WHERE x::text LIKE '%' || $1 || '%'`, s).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", tb, err)
+		}
+		if n > 0 {
+			out = append(out, tb)
+		}
+	}
+	return out
 }
