@@ -42,6 +42,10 @@ func TestForgetErasesThePersonFromTheStreams(t *testing.T) {
 	if n := a.Count(`SELECT count(*) FROM lake.events WHERE data::text LIKE '%ada.forget@%'`); n != 0 {
 		t.Fatalf("%d lake rows hold the e-mail address in clear before anyone asked to forget it", n)
 	}
+	// The lake's queries open the sealed fields while the key exists.
+	if r := a.API("GET", "/lake/subjects/"+ada+"/events", nil, admin...); r.Status != 200 || !strings.Contains(r.Raw, `"email":"ada.forget@example.com"`) {
+		t.Fatalf("the lake's audit trail does not show the address while the key exists: %d %s", r.Status, r.Raw)
+	}
 	if !strings.Contains(streamText(t, a), "ada.forget@example.com") || len(tablesHolding(t, a, "ada.forget@example.com")) == 0 {
 		t.Fatal("neither the streams nor the tables held the address: the test proves nothing")
 	}
@@ -78,6 +82,9 @@ func TestForgetErasesThePersonFromTheStreams(t *testing.T) {
 		t.Fatal("another user's messages were erased too")
 	}
 	a.Drain()
+	if r := a.API("GET", "/lake/subjects/"+ada+"/events", nil, admin...); r.Status != 200 || strings.Contains(r.Raw, "ada.forget@") || !strings.Contains(r.Raw, `"email":null`) {
+		t.Fatalf("the lake's audit trail after forgetting: %d %s", r.Status, r.Raw)
+	}
 	if where := tablesHolding(t, a, "ada.forget@example.com"); len(where) > 0 {
 		t.Fatalf("the forgotten address is still in %v", where)
 	}

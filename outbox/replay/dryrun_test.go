@@ -1,6 +1,7 @@
 package replay_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log"
@@ -103,6 +104,12 @@ func TestDryRunOfMailSendsNoEmail(t *testing.T) {
 		t.Errorf("without the admin token: %d", r.Status)
 	}
 
+	// With the record of the sent emails gone, a dry run whose changes
+	// stayed would record them again.
+	if _, err := a.DB.Pool.Exec(context.Background(), `DELETE FROM mail.messages`); err != nil {
+		t.Fatal(err)
+	}
+	const messages = 0
 	r := a.API("POST", "/admin/replays", map[string]string{"consumer": mail.Consumer, "mode": "dry_run"}, admin...)
 	if r.Status != 202 {
 		t.Fatalf("start a dry run: %d %s", r.Status, r.Raw)
@@ -112,6 +119,9 @@ func TestDryRunOfMailSendsNoEmail(t *testing.T) {
 	a.Drain()
 	if got := smtpSrv.got.Load(); got != sent {
 		t.Fatalf("the dry run sent %d emails", got-sent)
+	}
+	if n := a.Count(`SELECT count(*) FROM mail.messages`); n != messages {
+		t.Fatalf("the dry run's database changes stayed: %d messages recorded, %d before", n, messages)
 	}
 	if done.Body["status"] != "done" || done.Body["processed"].(float64) != users || done.Body["effects"].(float64) != users {
 		t.Fatalf("dry run: %s", done.Raw)
