@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cairn-dev/cairn/app"
+	"github.com/cairn-dev/cairn/config"
 	"github.com/cairn-dev/cairn/outbox"
 	"github.com/cairn-dev/cairn/outbox/replay"
 	"github.com/cairn-dev/cairn/testenv"
@@ -97,6 +99,96 @@ func BenchmarkReplay(b *testing.B) {
 	if got := a.Count(`SELECT count(*) FROM replaytest.keys WHERE consumer = 'bench_projection'`); got != 1000 {
 		b.Fatalf("the projection holds %d keys, want 1000", got)
 	}
+	for k, v := range benchHandoff(b, a) {
+		sum[k] = v
+	}
 	line, _ := json.Marshal(sum)
 	fmt.Println(string(line))
+}
+
+// benchHandoff measures live delivery around a rebuild the runtime runs:
+// the app is started again with the live consumer replaytest_seen (the
+// stream cut to its last 2,000 messages so that it starts small), ~500
+// events/s are committed, a rebuild of the last 20,000 events is asked
+// over HTTP, and
+// the figures are how long it paused the consumer (the rebuild's length,
+// by design) and, for events committed after it finished, the longest
+// commit-to-handled delay: what the handoff itself adds.
+func benchHandoff(b *testing.B, first *testenv.App) map[string]any {
+	ctx := context.Background()
+	first.Close()
+	st, err := first.NATS.JS.Stream(ctx, outbox.PublicStream)
+	if err != nil {
+		b.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := st.Purge(ctx, jetstream.WithPurgeSequence(info.State.LastSeq-2000)); err != nil {
+		b.Fatal(err)
+	}
+	a := testenv.StartApp(b, testenv.AppOptions{DB: first.DB, NATS: first.NATS, RelayDeleteDelay: time.Millisecond,
+		Modules: append(app.Modules(), replaytestModule(false, 0)), Config: func(c *config.Config) { c.AdminToken = adminToken }})
+	a.Drain()
+	w := newWriter(a.DB.Pool, 1000)
+	w.next = make([]int, 1000)
+	for k := range w.next {
+		w.next[k] = 1 << 20 // above every number written before, per key
+	}
+	w.keepWriting(5, 10*time.Millisecond)
+	// The last 20,000 events of the lake: the test module's handler writes
+	// row by row, and this phase is about the handoff, not the rate.
+	var head int64
+	if err := a.DB.Pool.QueryRow(ctx, `SELECT position FROM lake.head`).Scan(&head); err != nil {
+		b.Fatal(err)
+	}
+	from := strconv.FormatInt(max(1, head-20000), 10)
+	r := a.API("POST", "/admin/replays", map[string]string{"consumer": consumerSeen, "mode": "rebuild", "from": from}, admin...)
+	if r.Status != 202 {
+		b.Fatalf("rebuild: %d %s", r.Status, r.Raw)
+	}
+	id := r.Body["id"].(string)
+	for {
+		var status string
+		if err := a.DB.Pool.QueryRow(ctx, `SELECT status FROM replay.runs WHERE id = $1`, id).Scan(&status); err != nil {
+			b.Fatal(err)
+		}
+		if status == "done" {
+			break
+		}
+		if status != "running" {
+			b.Fatalf("rebuild %s", status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(3 * time.Second)
+	w.stopQuiet(b)
+	a.Drain()
+	var rebuildMS, afterMaxMS, afterP99MS float64
+	var processed int64
+	if err := a.DB.Pool.QueryRow(ctx, `SELECT extract(epoch FROM finished_at - started_at) * 1000, processed FROM replay.runs WHERE id = $1`, id).
+		Scan(&rebuildMS, &processed); err != nil {
+		b.Fatal(err)
+	}
+	if err := a.DB.Pool.QueryRow(ctx, `SELECT coalesce(max(d), 0), coalesce(percentile_cont(0.99) WITHIN GROUP (ORDER BY d), 0) FROM (
+		SELECT extract(epoch FROM s.handled_at - s.at) * 1000 AS d FROM replaytest.seen s, replay.runs r
+		WHERE r.id = $1 AND s.consumer = $2 AND s.at > r.finished_at) x`, id, consumerSeen).Scan(&afterMaxMS, &afterP99MS); err != nil {
+		b.Fatal(err)
+	}
+	return map[string]any{
+		"replay_runtime_rebuild_events": processed,
+		"replay_runtime_rebuild_ms":     int(rebuildMS),
+		"replay_after_handoff_max_ms":   int(afterMaxMS),
+		"replay_after_handoff_p99_ms":   int(afterP99MS),
+	}
+}
+
+// stopQuiet is Stop for a benchmark.
+func (w *writer) stopQuiet(b *testing.B) int {
+	w.once.Do(func() { close(w.stop) })
+	if err := <-w.done; err != nil {
+		b.Fatal(err)
+	}
+	return int(w.written.Load())
 }

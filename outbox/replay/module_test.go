@@ -41,6 +41,9 @@ CREATE TABLE replaytest.seen (
     key      text   NOT NULL,
     n        int    NOT NULL,
     times    int    NOT NULL,
+    -- when the event was appended, and when it was (last) handled
+    at         timestamptz,
+    handled_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     PRIMARY KEY (consumer, event_id)
 );
 CREATE TABLE replaytest.keys (
@@ -106,8 +109,9 @@ func replaytestModule(withSeeded bool, slowBatch time.Duration) modules.Definiti
 
 // see records one handling of e by consumer.
 func see(ctx context.Context, tx pgx.Tx, consumer string, e outbox.Received[ticked]) error {
-	if _, err := tx.Exec(ctx, `INSERT INTO replaytest.seen (consumer, event_id, key, n, times) VALUES ($1, $2, $3, $4, 1)
-		ON CONFLICT (consumer, event_id) DO UPDATE SET times = replaytest.seen.times + 1`, consumer, e.ID, e.Data.Key, e.Data.N); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO replaytest.seen (consumer, event_id, key, n, times, at) VALUES ($1, $2, $3, $4, 1, $5)
+		ON CONFLICT (consumer, event_id) DO UPDATE SET times = replaytest.seen.times + 1, handled_at = clock_timestamp()`,
+		consumer, e.ID, e.Data.Key, e.Data.N, e.Time); err != nil {
 		return err
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO replaytest.keys (consumer, key, last_n) VALUES ($1, $2, $3)

@@ -47,7 +47,7 @@ func replaytestV2Module() modules.Definition {
 			return err
 		}
 		handle := func(ctx context.Context, tx pgx.Tx, e outbox.Received[tickedV2]) error {
-			return see(ctx, tx, consumerV2, outbox.Received[ticked]{ID: e.ID, Data: ticked{Key: e.Data.Key, N: e.Data.Count}})
+			return see(ctx, tx, consumerV2, outbox.Received[ticked]{ID: e.ID, Time: e.Time, Data: ticked{Key: e.Data.Key, N: e.Data.Count}})
 		}
 		return &struct{}{}, outbox.Handle(d.Consumers, consumerV2, eventTickedV2, handle, outbox.RebuildableWith(reset))
 	})
