@@ -9,7 +9,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 BENCH_PKGS := ./integration_test
 ifeq ($(BENCH),)
 BENCH_PATTERN := ^Benchmark
-BENCH_PKGS := ./integration_test ./modules/reporting
+BENCH_PKGS := ./integration_test ./modules/reporting ./outbox/replay
 else ifeq ($(BENCH),relay)
 BENCH_PATTERN := ^BenchmarkRelay$$
 else ifeq ($(BENCH),ledger)
@@ -25,8 +25,12 @@ BENCH_PATTERN := ^BenchmarkOrders$$
 else ifeq ($(BENCH),reporting)
 BENCH_PATTERN := ^BenchmarkReporting$$
 BENCH_PKGS := ./modules/reporting
+else ifeq ($(BENCH),replay)
+BENCH_PATTERN := ^BenchmarkReplay$$
+BENCH_PKGS := ./outbox/replay
 else
 BENCH_PATTERN := $(BENCH)
+BENCH_PKGS := ./integration_test ./modules/reporting ./outbox/replay
 endif
 
 # bash for pipefail: a test run is teed to a log and must still fail make.
@@ -63,7 +67,7 @@ test-ui: postgres chromium build
 	cd e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
 	cd e2e && npx playwright test
 
-## bench: benchmarks (BENCH=relay, ledger, mail, metrics, lake, orders or reporting for one); ends with one JSON line
+## bench: benchmarks (BENCH=relay, ledger, mail, metrics, lake, orders, replay or reporting for one); ends with one JSON line
 bench: postgres
 	$(GO) test $(BENCH_PKGS) -run '^$$' -bench '$(BENCH_PATTERN)' -benchtime 1x -timeout 60m | tee bench.out
 	@grep '^{"bench"' bench.out | sed -e 's/^{"bench":"[a-z]*",*//' -e 's/}$$//' | paste -sd, - | sed -e 's/^/{/' -e 's/$$/}/'

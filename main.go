@@ -32,7 +32,7 @@ import (
 var version = "dev"
 
 func usage() string {
-	return "usage: cairn [serve | migrate up|down <set>|status | db url [--password] | nats users | projection status|rollback <name>|rebuild <name> <version> | config | version | <verb> <module>]\n\n" +
+	return "usage: cairn [serve | migrate up|down <set>|status | db url [--password] | nats users | projection status|rollback <name>|rebuild <name> <version> | replay [--dry-run] <consumer> | config | version | <verb> <module>]\n\n" +
 		"Commands the modules offer:\n" + app.ModuleCommands() +
 		"\nSettings come from CAIRN_* environment variables; see README.md.\n"
 }
@@ -59,7 +59,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "help", "--help", "-h":
 		fmt.Fprint(stdout, usage())
 		return 0
-	case "serve", "migrate", "config", "db", "nats", "projection":
+	case "serve", "migrate", "config", "db", "nats", "projection", "replay":
 	default:
 		if !app.OffersCommand(cmd) {
 			fmt.Fprintf(stderr, "cairn: unknown command %q\n%s", cmd, usage())
@@ -89,6 +89,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return app.NATSCommand(cfg, args, stdout, stderr)
 	case "projection":
 		return app.ProjectionCommand(ctx, cfg, log, args, stdout, stderr)
+	case "replay":
+		return app.ReplayCommand(ctx, cfg, args, stdout, stderr)
 	case "serve":
 	default:
 		return app.ModuleCommand(ctx, cfg, log, cmd, args, stdout, stderr)

@@ -34,8 +34,10 @@ import (
 	"github.com/cairn-dev/cairn/outbox/lake/export"
 	"github.com/cairn-dev/cairn/outbox/lake/streamseq"
 	"github.com/cairn-dev/cairn/outbox/lookup"
+	"github.com/cairn-dev/cairn/outbox/privacy"
 	"github.com/cairn-dev/cairn/outbox/projection"
 	"github.com/cairn-dev/cairn/outbox/relay"
+	"github.com/cairn-dev/cairn/outbox/replay"
 	"github.com/cairn-dev/cairn/outbox/saga"
 	"github.com/cairn-dev/cairn/telemetry"
 	"github.com/cairn-dev/cairn/web"
@@ -79,6 +81,7 @@ type App struct {
 	built        map[string]any
 	subs         []outbox.Subscription
 	consumers    *consumer.Runtime
+	forgetter    *privacy.Forgetter
 	metrics      *telemetry.Metrics
 	// metricsReg is the Prometheus registry: the HTTP middleware's
 	// histogram is on it before the modules add their routes.
@@ -105,6 +108,7 @@ type App struct {
 	stopConsumers  func()
 	stopTimers     func()
 	stopProjection func()
+	stopForgetter  func()
 	stopBackground func()
 	closeOnce      sync.Once
 }
@@ -125,7 +129,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	a := &App{cfg: cfg, log: log, version: opt.Version, built: map[string]any{}, httpErr: make(chan error, 1),
 		closing:   make(chan struct{}),
 		stopRelay: func() {}, stopMover: func() {}, stopExporter: func() {}, stopConsumers: func() {}, stopTimers: func() {}, stopBackground: func() {},
-		stopProjection: func() {}} // until Start runs them
+		stopProjection: func() {}, stopForgetter: func() {}} // until Start runs them
 	defer func() {
 		if err != nil {
 			a.closeInfra()
@@ -214,9 +218,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	}
 	a.sagas.RegisterRoutes(api, a.infra.pool, cfg.AdminToken)
 
+	// Every handler says what a replay may do with it, and every older
+	// version of an event reaches the newest by upcasting.
+	a.subs = subs.All()
+	if err := outbox.CheckPolicies(a.subs); err != nil {
+		return nil, fmt.Errorf("start: %w", err)
+	}
+	if err := outbox.CheckVersions(); err != nil {
+		return nil, fmt.Errorf("start: %w", err)
+	}
+
 	// The consumer runtime for their handlers, the admin endpoints,
 	// readiness and the console.
-	a.subs = subs.All()
 	a.handlerPool, a.leasePool, err = a.infra.consumerPools(ctx, cfg.DatabaseMaxConns)
 	if err != nil {
 		return nil, err
@@ -232,6 +245,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	if err := a.openProjections(ctx); err != nil {
 		return nil, err
 	}
+	replay.NewService(a.infra.pool, a.subs, a.consumers.ReplayRequested).Register(api, cfg.AdminToken)
+	a.forgetter = privacy.NewForgetter(a.infra.pool, streamseq.Eraser{JS: a.infra.js}, log)
+	privacy.Register(api, cfg.AdminToken, a.infra.pool, a.forgetter.Wake)
 	a.lake = lake.New(a.infra.pool, folds, log)
 	a.lake.Register(api, cfg.AdminToken)
 	if err := a.openExporter(ctx); err != nil {
@@ -289,6 +305,7 @@ func (a *App) Start() error {
 	}
 	a.stopConsumers = runUntilStopped(a.consumers.Run)
 	a.stopProjection = runUntilStopped(a.projRuntime.Run)
+	a.stopForgetter = runUntilStopped(func(ctx context.Context) error { return a.forgetter.Run(ctx, a.leasePool, holder()) })
 	a.stopTimers = runUntilStopped(func(ctx context.Context) error {
 		return a.sagas.RunTimers(ctx, saga.TimerOptions{DB: a.handlerPool, LeasePool: a.leasePool, Holder: holder(), Logger: a.log})
 	})
@@ -336,6 +353,7 @@ func (a *App) close() {
 	// what they appended is in the outbox.
 	a.stopConsumers()
 	a.stopProjection()
+	a.stopForgetter()
 	a.stopTimers()
 	a.stopBackground()
 	a.stopExporter()
@@ -451,6 +469,9 @@ func (a *App) Mover() *lake.Mover { return a.mover }
 // Subscriptions are the handlers the modules registered, as the consumer
 // runtime runs them.
 func (a *App) Subscriptions() []outbox.Subscription { return a.subs }
+
+// Forgetter is the app's forgetter of people (outbox/privacy).
+func (a *App) Forgetter() *privacy.Forgetter { return a.forgetter }
 
 // Sagas is the registry of the sagas the modules registered.
 func (a *App) Sagas() *saga.Registry { return a.sagas }

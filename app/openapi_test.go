@@ -222,6 +222,16 @@ func TestOpenAPIDocumentIsValidAndComplete(t *testing.T) {
 	call("POST", "/api/v1/admin/consumers/{consumer}/pause", "/api/v1/admin/consumers/mail_activation_email/pause", map[string]string{"reason": "test"}, 200, admin...)
 	call("POST", "/api/v1/admin/consumers/{consumer}/resume", "/api/v1/admin/consumers/mail_activation_email/resume", nil, 200, admin...)
 	call("POST", "/api/v1/admin/consumers/{consumer}/resume", "/api/v1/admin/consumers/nope/resume", nil, 404, admin...)
+	rp := call("POST", "/api/v1/admin/replays", "/api/v1/admin/replays", map[string]string{"consumer": "mail_activation_email", "mode": "dry_run"}, 202, admin...)
+	call("POST", "/api/v1/admin/replays", "/api/v1/admin/replays", map[string]string{"consumer": "mail_activation_email", "mode": "rebuild"}, 409, admin...)
+	call("POST", "/api/v1/admin/replays", "/api/v1/admin/replays", map[string]string{"consumer": "nope", "mode": "dry_run"}, 404, admin...)
+	call("POST", "/api/v1/admin/replays", "/api/v1/admin/replays", map[string]string{"mode": "again"}, 400, admin...)
+	call("GET", "/api/v1/admin/replays/{id}", "/api/v1/admin/replays/"+rp.Body["id"].(string), nil, 200, admin...)
+	call("GET", "/api/v1/admin/replays/{id}", "/api/v1/admin/replays/"+nobody, nil, 404, admin...)
+	call("GET", "/api/v1/admin/replays/{id}/effects", "/api/v1/admin/replays/"+rp.Body["id"].(string)+"/effects?limit=10", nil, 200, admin...)
+	call("GET", "/api/v1/admin/replays/{id}/effects", "/api/v1/admin/replays/x/effects", nil, 400, admin...)
+	call("DELETE", "/api/v1/admin/subjects/{id}", "/api/v1/admin/subjects/"+u.Body["id"].(string), nil, 202, admin...)
+	call("DELETE", "/api/v1/admin/subjects/{id}", "/api/v1/admin/subjects/"+u.Body["id"].(string), nil, 401)
 
 	var unchecked []string
 	for key := range served {

@@ -87,8 +87,18 @@ func TestStartupRefusesMismatchedSubscriptions(t *testing.T) {
 			}
 		}
 	}
-	a, err := start(probe(func(s *outbox.Subscriptions) error {
+	// A subscription without a replay policy stops start-up, naming it.
+	if a, err := start(probe(func(s *outbox.Subscriptions) error {
 		return outbox.Handle(s, "probe_created", outbox.Named[created]("users.account_created.v1", outbox.Public), ignore[created])
+	})); err == nil {
+		a.Close()
+		t.Error("a subscription without a replay policy started")
+	} else if !strings.Contains(err.Error(), "probe_created") || !strings.Contains(err.Error(), "replay policy") {
+		t.Errorf("no policy: %v", err)
+	}
+	a, err := start(probe(func(s *outbox.Subscriptions) error {
+		return outbox.Handle(s, "probe_created", outbox.Named[created]("users.account_created.v1", outbox.Public), ignore[created],
+			outbox.NeverReplay("a probe"))
 	}))
 	if err != nil {
 		t.Fatalf("a matching subscription: %v", err)

@@ -40,8 +40,12 @@ func (d Declared) Subject() string { return Subject(d.Type, d.Visibility) }
 // Field is one JSON field of a payload. A payload's Go struct classifies a
 // field with the tag cairn:"secret" or cairn:"personal" (or both, comma
 // separated). Secret fields are redacted wherever an event is kept for
-// operators (RedactEvent: dead letters, the admin API); the lake and
-// erasure will read personal fields here (issues 10 and 11).
+// operators (RedactEvent: dead letters, the admin API) and never reach the
+// lake. Personal fields are stored in the lake sealed with a key of the
+// person they belong to (outbox/privacy), which forgetting the person
+// destroys: cairn:"personal,subject=user_id" says the person is the one
+// whose id is the payload's field user_id; without subject=, the person is
+// the event's key.
 type Field struct {
 	Path string
 	// Secret fields (an activation token) must never be kept in clear
@@ -50,6 +54,26 @@ type Field struct {
 	// Personal fields (an email address) identify a person and are what
 	// forgetting a person erases.
 	Personal bool
+	// Subject is, for a personal field, the path of the field holding the
+	// person's id; "" means the event's key.
+	Subject string
+	// Kind is the Go kind of the field's value (pointers removed).
+	Kind reflect.Kind
+}
+
+// PersonalFields returns the personal fields of a declared event type.
+func PersonalFields(eventType string) []Field {
+	d, ok := Lookup(eventType)
+	if !ok {
+		return nil
+	}
+	var out []Field
+	for _, f := range d.Fields {
+		if f.Personal {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // EventType is a declared event type whose payload is T: the typed handle a
@@ -81,6 +105,9 @@ func Declare[T any](s EventSpec) EventType[T] {
 		panic(err)
 	}
 	fields, err := payloadFields(d.Payload, "", nil)
+	if err == nil {
+		err = checkSubjects(fields)
+	}
 	if err != nil {
 		panic(fmt.Errorf("outbox: declare %s: %w", s.Type, err))
 	}
@@ -169,17 +196,27 @@ func payloadFields(t reflect.Type, prefix string, seen []reflect.Type) ([]Field,
 	var out []Field
 	for _, f := range jsonFields(t) {
 		path := prefix + f.name
-		fd := Field{Path: path}
+		ft := f.sf.Type
+		for ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		fd := Field{Path: path, Kind: ft.Kind()}
 		if tag, ok := f.sf.Tag.Lookup("cairn"); ok {
 			for _, v := range strings.Split(tag, ",") {
-				switch strings.TrimSpace(v) {
-				case "secret":
+				v = strings.TrimSpace(v)
+				switch {
+				case v == "secret":
 					fd.Secret = true
-				case "personal":
+				case v == "personal":
 					fd.Personal = true
+				case strings.HasPrefix(v, "subject="):
+					fd.Subject = strings.TrimPrefix(v, "subject=")
 				default:
-					return nil, fmt.Errorf("field %s: unknown cairn tag %q (secret, personal)", path, v)
+					return nil, fmt.Errorf("field %s: unknown cairn tag %q (secret, personal, subject=<field>)", path, v)
 				}
+			}
+			if fd.Subject != "" && !fd.Personal {
+				return nil, fmt.Errorf("field %s: subject= names whose personal data a field is: tag it personal too", path)
 			}
 		}
 		out = append(out, fd)
@@ -226,4 +263,28 @@ func jsonFields(t reflect.Type) []jsonField {
 		out = append(out, jsonField{name, sf})
 	}
 	return out
+}
+
+// checkSubjects checks that each personal field's subject= names a field
+// of the payload that is neither personal nor secret (an id).
+func checkSubjects(fields []Field) error {
+	byPath := map[string]Field{}
+	for _, f := range fields {
+		byPath[f.Path] = f
+	}
+	for _, f := range fields {
+		if f.Subject == "" {
+			continue
+		}
+		s, ok := byPath[f.Subject]
+		switch {
+		case !ok:
+			return fmt.Errorf("field %s: subject=%s names no field of the payload", f.Path, f.Subject)
+		case s.Personal || s.Secret:
+			return fmt.Errorf("field %s: subject=%s must name an id, not a personal or secret field", f.Path, f.Subject)
+		case s.Kind != reflect.String:
+			return fmt.Errorf("field %s: subject=%s must be a string (an id)", f.Path, f.Subject)
+		}
+	}
+	return nil
 }

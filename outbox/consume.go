@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"sync"
 	"time"
@@ -83,6 +84,36 @@ type Subscription struct {
 	MaxAttempts int
 	// MaxBackoff caps the wait between attempts (default 30s).
 	MaxBackoff time.Duration
+
+	// Replay is what a replay may do with the handler (policy.go); Reset
+	// clears a rebuildable one's state, NeverWhy says why a replay is
+	// refused, and Batch, if set, handles runs of events in replays.
+	Replay   ReplayPolicy
+	Reset    ResetFunc
+	NeverWhy string
+	Batch    BatchHandler
+	// Start is where the consumer begins when its durable is first made.
+	Start Start
+	// Older are the older versions of EventType the handler also reads,
+	// upcast (OlderVersions): the live runtime, replays and seeding hand
+	// their events over as EventType.
+	Older []string
+
+	batchType reflect.Type // ReplayBatch's payload type
+}
+
+// EventTypes are the types the subscription reads: EventType and Older.
+func (s Subscription) EventTypes() []string {
+	return append([]string{s.EventType}, s.Older...)
+}
+
+// Subjects are the NATS subjects of EventTypes, the durable's filter.
+func (s Subscription) Subjects() []string {
+	out := make([]string, 0, 1+len(s.Older))
+	for _, t := range s.EventTypes() {
+		out = append(out, Subject(t, s.Visibility))
+	}
+	return out
 }
 
 var consumerName = regexp.MustCompile(`^[a-z][a-z0-9]*_[a-z][a-z0-9_]*$`)
@@ -99,7 +130,7 @@ func (s Subscription) Validate() error {
 	case s.Visibility != Public && s.Visibility != Internal:
 		return fmt.Errorf("outbox: consumer %s: unknown visibility", s.Consumer)
 	}
-	return nil
+	return s.checkPolicy()
 }
 
 // Subscriptions collects the handlers modules declare at start-up; the
@@ -126,9 +157,14 @@ func (r *Subscriptions) Add(s Subscription) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, o := range r.subs {
-		if o.Consumer == s.Consumer {
-			return fmt.Errorf("outbox: consumer %s declared twice", s.Consumer)
+		if o.Consumer != s.Consumer {
+			continue
 		}
+		if a, _ := family(o.EventType); o.EventType != s.EventType && a == fst(family(s.EventType)) {
+			return fmt.Errorf("outbox: consumer %s handles two versions of one event (%s and %s): subscribe to the newest alone; "+
+				"older events reach it upcast (outbox.Upcast)", s.Consumer, o.EventType, s.EventType)
+		}
+		return fmt.Errorf("outbox: consumer %s declared twice", s.Consumer)
 	}
 	r.subs = append(r.subs, s)
 	return nil
@@ -179,3 +215,5 @@ func Permanent(err error) error { return handlerError{"permanent", err} }
 
 // IsPermanent reports whether err was wrapped with Permanent.
 func IsPermanent(err error) bool { return marked(err, "permanent") }
+
+func fst[A, B any](a A, _ B) A { return a }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -91,6 +92,9 @@ func Handle[T any](subs *Subscriptions, consumer string, on Target[T], h func(ct
 	for _, o := range opts {
 		o(&s)
 	}
+	if s.batchType != nil && s.batchType != reflect.TypeFor[T]() {
+		return fmt.Errorf("outbox: consumer %s: ReplayBatch reads %s, the handler %s", consumer, s.batchType, reflect.TypeFor[T]())
+	}
 	return subs.Add(s)
 }
 
@@ -154,7 +158,21 @@ func subscription[T any](consumer string, on Target[T], missingHandler bool) (Su
 	if missingHandler {
 		return Subscription{}, fmt.Errorf("outbox: consumer %s has no handler", consumer)
 	}
-	return Subscription{Consumer: consumer, EventType: eventType, Visibility: v}, nil
+	older := OlderVersions(eventType)
+	name, v0 := family(eventType)
+	for _, d := range Catalog() {
+		if n, dv := family(d.Type); n == name && dv < v0 && !slices.Contains(older, d.Type) {
+			return Subscription{}, fmt.Errorf("outbox: consumer %s reads %s, but the older %s has no upcaster path to it: "+
+				"its events could not reach the handler (register outbox.Upcast)", consumer, eventType, d.Type)
+		}
+	}
+	for _, o := range older {
+		od, _ := Lookup(o)
+		if od.Visibility != v {
+			return Subscription{}, fmt.Errorf("outbox: consumer %s: %s upcasts to %s but is %s", consumer, o, eventType, od.Visibility)
+		}
+	}
+	return Subscription{Consumer: consumer, EventType: eventType, Visibility: v, Older: older}, nil
 }
 
 // checkTarget returns the declaration a consumer subscribes to, if the

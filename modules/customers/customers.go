@@ -45,10 +45,13 @@ type Module struct {
 func New(d modules.Deps) (*Module, error) {
 	m := &Module{pool: d.Pool, log: d.Logger("customers")}
 	d.Route(m.routes)
+	// Participants of the order process: each answers with events the
+	// fulfilment saga waits for, so replaying them would answer again.
+	never := outbox.NeverReplay("its credit reservations and the events answering them are steps of orders' fulfilment; replayed, they would be taken and answered again")
 	for _, err := range []error{
-		outbox.Handle(d.Consumers, "customers_reserve_credit", orderPlaced, m.reserveCredit),
-		outbox.Handle(d.Consumers, "customers_release_rejected", orderRejected, m.releaseCredit),
-		outbox.Handle(d.Consumers, "customers_release_cancelled", orderCancelled, m.releaseCredit),
+		outbox.Handle(d.Consumers, "customers_reserve_credit", orderPlaced, m.reserveCredit, never),
+		outbox.Handle(d.Consumers, "customers_release_rejected", orderRejected, m.releaseCredit, never),
+		outbox.Handle(d.Consumers, "customers_release_cancelled", orderCancelled, m.releaseCredit, never),
 	} {
 		if err != nil {
 			return nil, fmt.Errorf("customers: %w", err)

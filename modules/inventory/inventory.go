@@ -38,10 +38,13 @@ type Module struct{ pool *pgxpool.Pool }
 func New(d modules.Deps) (*Module, error) {
 	m := &Module{pool: d.Pool}
 	d.Route(m.routes)
+	// Commands of the fulfilment saga: replayed, they would move stock and
+	// answer the saga again.
+	never := outbox.NeverReplay("its handlers carry out the fulfilment saga's commands and answer them; replayed, they would move stock and answer again")
 	for _, err := range []error{
-		outbox.Handle(d.Consumers, "inventory_reserve_stock", CommandReserveStock, m.reserve),
-		outbox.Handle(d.Consumers, "inventory_release_stock", CommandReleaseStock, m.release),
-		outbox.Handle(d.Consumers, "inventory_commit_stock", CommandCommitStock, m.commit),
+		outbox.Handle(d.Consumers, "inventory_reserve_stock", CommandReserveStock, m.reserve, never),
+		outbox.Handle(d.Consumers, "inventory_release_stock", CommandReleaseStock, m.release, never),
+		outbox.Handle(d.Consumers, "inventory_commit_stock", CommandCommitStock, m.commit, never),
 	} {
 		if err != nil {
 			return nil, fmt.Errorf("inventory: %w", err)

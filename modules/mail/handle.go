@@ -41,7 +41,7 @@ func (m *Module) sendActivation(ctx context.Context, db *pgxpool.Pool, e outbox.
 	if len(missing) > 0 {
 		return sendResult{}, outbox.Permanent(fmt.Errorf("mail: %s %s has no %s", activationRequested, e.ID, strings.Join(missing, ", ")))
 	}
-	if req.Token == outbox.Redacted {
+	if req.Token == outbox.Redacted && !outbox.DryRun(ctx) {
 		// A dead letter retried by a process without the key it was
 		// sealed with: the token exists nowhere else. Sending the
 		// placeholder would only mislead.
@@ -49,9 +49,13 @@ func (m *Module) sendActivation(ctx context.Context, db *pgxpool.Pool, e outbox.
 			"under a key this process does not have (set the same CAIRN_SECRET_KEY on every replica), so this email cannot be sent again; "+
 			"delete the dead letter, and have the user ask for a new email (POST /api/v1/users/activation-emails)", activationRequested, e.ID))
 	}
-	done, err := store{db}.sentFor(ctx, e.ID)
-	if err != nil || done {
-		return sendResult{already: done}, err
+	// A dry run shows the email of every event, sent already or not: it
+	// asks what the handler sends, not what is left to send.
+	if !outbox.DryRun(ctx) {
+		done, err := store{db}.sentFor(ctx, e.ID)
+		if err != nil || done {
+			return sendResult{already: done}, err
+		}
 	}
 	msg, err := renderActivation(m.publicURL, m.publicURL.Hostname(), e.ID, req)
 	if err != nil {
@@ -62,11 +66,21 @@ func (m *Module) sendActivation(ctx context.Context, db *pgxpool.Pool, e outbox.
 	if err := e.CheckTerm(); err != nil {
 		return sendResult{}, err
 	}
-	providerID, err := m.sender.Send(ctx, msg)
+	// The one outside call: a dry run records the email instead (never its
+	// token or body).
+	providerID, err := outbox.Outside(ctx, "email", emailDetail{To: msg.To, Subject: msg.Subject, MessageID: msg.ID},
+		func(ctx context.Context) (string, error) { return m.sender.Send(ctx, msg) })
 	if err != nil {
 		return sendResult{}, err
 	}
 	return sendResult{req: req, msg: msg, providerID: providerID}, nil
+}
+
+// emailDetail is what a dry run records of an email it did not send.
+type emailDetail struct {
+	To        string `json:"to"`
+	Subject   string `json:"subject"`
+	MessageID string `json:"message_id"`
 }
 
 // recordActivation is the second phase, in the runtime's transaction: it

@@ -36,9 +36,10 @@ func newFixture(t *testing.T, smtpURL string) *fixture {
 		Modules: []modules.Definition{mail.Definition},
 		Config:  func(c *config.Config) { c.SMTPURL = smtpURL },
 	})
+	// The activation handler, and mail_forget (privacy.subject_forgotten.v1).
 	subs := env.Subscriptions()
-	if len(subs) != 1 {
-		t.Fatalf("mail declared %d subscriptions, want 1", len(subs))
+	if len(subs) != 2 || subs[0].Consumer != mail.Consumer || subs[1].Consumer != mail.ForgetConsumer {
+		t.Fatalf("mail declared %d subscriptions, want %s and %s", len(subs), mail.Consumer, mail.ForgetConsumer)
 	}
 	return &fixture{App: env, t: t, mail: env.Module("mail").(*mail.Module), sub: subs[0]}
 }

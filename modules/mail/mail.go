@@ -51,6 +51,7 @@ import (
 
 	"github.com/cairn-dev/cairn/modules"
 	"github.com/cairn-dev/cairn/outbox"
+	"github.com/cairn-dev/cairn/outbox/privacy"
 )
 
 // Consumer is the durable consumer of the activation handler. It is a
@@ -99,7 +100,11 @@ func New(d modules.Deps) (*Module, error) {
 			"mailbox", public.JoinPath("/api/v1/mail/messages").String()+"?to=<address>")
 	}
 	d.Route(m.routes)
-	err = outbox.HandleEffect(d.Consumers, Consumer, activationRequested, m.sendActivation, m.recordActivation, outbox.MaxAttempts(MaxAttempts))
+	err = outbox.HandleEffect(d.Consumers, Consumer, activationRequested, m.sendActivation, m.recordActivation,
+		outbox.MaxAttempts(MaxAttempts), outbox.EffectfulReplay())
+	if err == nil {
+		err = outbox.Handle(d.Consumers, ForgetConsumer, privacy.EventSubjectForgotten, forget, outbox.RebuildableWith(nil))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("mail: %w", err)
 	}

@@ -33,7 +33,8 @@ type Module struct{ pool *pgxpool.Pool }
 func New(d modules.Deps) (*Module, error) {
 	m := &Module{pool: d.Pool}
 	d.Route(func(api *echo.Group) { api.POST("/notes", m.handleNoteAdd) })
-	return m, outbox.Handle(d.Consumers, "notes_word_count", EventNoteAdded, m.countWords)
+	return m, outbox.Handle(d.Consumers, "notes_word_count", EventNoteAdded, m.countWords,
+		outbox.RebuildableWith(m.forgetCounts))
 }
 
 // Add stores a note and appends its event in the same transaction.
@@ -58,6 +59,12 @@ func (m *Module) Add(ctx context.Context, text string) (id string, err error) {
 // countWords runs once per event, in the consumer runtime's transaction.
 func (m *Module) countWords(ctx context.Context, tx pgx.Tx, e outbox.Received[NoteAdded]) error {
 	_, err := tx.Exec(ctx, `UPDATE notes.notes SET words = $2 WHERE id = $1`, e.Data.NoteID, len(strings.Fields(e.Data.Text)))
+	return err
+}
+
+// forgetCounts resets what the handler keeps, before a rebuild counts again.
+func (m *Module) forgetCounts(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, `UPDATE notes.notes SET words = NULL`)
 	return err
 }
 

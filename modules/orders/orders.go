@@ -66,9 +66,13 @@ func New(d modules.Deps) (*Module, error) {
 	}
 	d.Route(m.routes)
 	for _, err := range []error{
-		outbox.Handle(d.Consumers, "orders_item_added", itemAdded, m.keepItemPrice),
-		outbox.Handle(d.Consumers, "orders_price_changed", priceChanged, m.keepPrice),
-		outbox.Handle(d.Consumers, "orders_customer_created", customerCreated, m.keepCustomer),
+		// Read models: rebuildable. They need no reset: their writes are
+		// idempotent upserts in which the newest version wins, so replaying
+		// over the tables converges, and a reset of the price list by one
+		// of its two consumers would drop what the other keeps.
+		outbox.Handle(d.Consumers, "orders_item_added", itemAdded, m.keepItemPrice, outbox.RebuildableWith(nil)),
+		outbox.Handle(d.Consumers, "orders_price_changed", priceChanged, m.keepPrice, outbox.RebuildableWith(nil)),
+		outbox.Handle(d.Consumers, "orders_customer_created", customerCreated, m.keepCustomer, outbox.RebuildableWith(nil)),
 	} {
 		if err != nil {
 			return nil, fmt.Errorf("orders: %w", err)

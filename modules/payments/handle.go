@@ -17,6 +17,13 @@ import (
 type called struct {
 	answer   Answer
 	recorded *Payment
+	dry      bool // a dry run: no call was made, and there is no answer to record
+}
+
+// gatewayCall is what a dry run records of a gateway call it did not make.
+type gatewayCall struct {
+	PaymentID string         `json:"payment_id"`
+	Amount    *modules.Money `json:"amount,omitempty"`
 }
 
 // callAuthorize is the first phase of payments.authorize_payment.v1.
@@ -35,8 +42,9 @@ func (m *Module) callAuthorize(ctx context.Context, db *pgxpool.Pool, e outbox.R
 	if err := e.CheckTerm(); err != nil {
 		return called{}, err
 	}
-	a, err := m.gateway.Authorize(ctx, c.PaymentID, c.Amount)
-	return called{answer: a}, err
+	a, err := outbox.Outside(ctx, "gateway.authorize", gatewayCall{PaymentID: c.PaymentID, Amount: &c.Amount},
+		func(ctx context.Context) (Answer, error) { return m.gateway.Authorize(ctx, c.PaymentID, c.Amount) })
+	return called{answer: a, dry: outbox.DryRun(ctx)}, err
 }
 
 // recordAuthorize records the gateway's answer and replies
@@ -44,7 +52,7 @@ func (m *Module) callAuthorize(ctx context.Context, db *pgxpool.Pool, e outbox.R
 // meantime (the gateway answers voided) is recorded and not replied to:
 // the void answered for it.
 func (m *Module) recordAuthorize(ctx context.Context, tx pgx.Tx, e outbox.Received[AuthorizePayment], r called) error {
-	if r.recorded != nil {
+	if r.recorded != nil || r.dry {
 		return nil
 	}
 	c := e.Data
@@ -86,14 +94,18 @@ func (m *Module) callVoid(ctx context.Context, db *pgxpool.Pool, e outbox.Receiv
 	if err := e.CheckTerm(); err != nil {
 		return called{}, err
 	}
-	a, err := m.gateway.Void(ctx, id)
-	return called{answer: a}, err
+	a, err := outbox.Outside(ctx, "gateway.void", gatewayCall{PaymentID: id},
+		func(ctx context.Context) (Answer, error) { return m.gateway.Void(ctx, id) })
+	return called{answer: a, dry: outbox.DryRun(ctx)}, err
 }
 
 // recordVoid records the void and replies payment_voided, also for a
 // payment voided before or never authorised, so a resent command is
 // answered.
 func (m *Module) recordVoid(ctx context.Context, tx pgx.Tx, e outbox.Received[PaymentRef], r called) error {
+	if r.dry {
+		return nil
+	}
 	id := e.Data.PaymentID
 	s := store{tx}
 	p, ok, err := s.payment(ctx, id)

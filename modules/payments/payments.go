@@ -56,8 +56,10 @@ func New(d modules.Deps) (*Module, error) {
 	}
 	d.Route(m.routes)
 	for _, err := range []error{
-		outbox.HandleEffect(d.Consumers, "payments_authorize", CommandAuthorizePayment, m.callAuthorize, m.recordAuthorize),
-		outbox.HandleEffect(d.Consumers, "payments_void", CommandVoidPayment, m.callVoid, m.recordVoid),
+		// Effectful: a dry run records the gateway calls instead of making
+		// them, and rolls back the answers it would send the saga.
+		outbox.HandleEffect(d.Consumers, "payments_authorize", CommandAuthorizePayment, m.callAuthorize, m.recordAuthorize, outbox.EffectfulReplay()),
+		outbox.HandleEffect(d.Consumers, "payments_void", CommandVoidPayment, m.callVoid, m.recordVoid, outbox.EffectfulReplay()),
 	} {
 		if err != nil {
 			return nil, fmt.Errorf("payments: %w", err)

@@ -25,6 +25,7 @@ import (
 	"github.com/cairn-dev/cairn/errs"
 	"github.com/cairn-dev/cairn/modules"
 	"github.com/cairn-dev/cairn/outbox"
+	"github.com/cairn-dev/cairn/outbox/privacy"
 )
 
 // ActivationTokenTTL is how long an activation token is valid after it was
@@ -56,6 +57,9 @@ func New(d modules.Deps) (*Module, error) {
 	d.Route(m.routes)
 	if d.Pages != nil {
 		registerActivatePage(d.Pages)
+	}
+	if err := outbox.Handle(d.Consumers, ForgetConsumer, privacy.EventSubjectForgotten, forget, outbox.RebuildableWith(nil)); err != nil {
+		return nil, fmt.Errorf("users: %w", err)
 	}
 	return m, registerFold(d.Folds)
 }

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/cairn-dev/cairn/outbox"
 )
 
 // Backlog is what one consumer has yet to handle, as JetStream counts it:
@@ -68,12 +66,16 @@ func (r *Runtime) Backlogs(ctx context.Context) ([]Backlog, error) {
 			// The first message of the consumer's subject after the ack
 			// floor is the oldest one not acked: every message up to the
 			// floor is.
-			m, err := st.GetMsg(ctx, info.AckFloor.Stream+1, jetstream.WithGetMsgSubject(outbox.Subject(s.EventType, s.Visibility)))
-			switch {
-			case err == nil:
-				b.OldestUnhandled = m.Time
-			case !errors.Is(err, jetstream.ErrMsgNotFound):
-				return nil, fmt.Errorf("consumer %s: oldest unacked message: %w", name, err)
+			for _, subject := range s.Subjects() {
+				m, err := st.GetMsg(ctx, info.AckFloor.Stream+1, jetstream.WithGetMsgSubject(subject))
+				switch {
+				case err == nil:
+					if b.OldestUnhandled.IsZero() || m.Time.Before(b.OldestUnhandled) {
+						b.OldestUnhandled = m.Time
+					}
+				case !errors.Is(err, jetstream.ErrMsgNotFound):
+					return nil, fmt.Errorf("consumer %s: oldest unacked message: %w", name, err)
+				}
 			}
 		}
 		out = append(out, b)

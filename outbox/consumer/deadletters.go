@@ -113,6 +113,9 @@ func (r *Runtime) Retry(ctx context.Context, id string) error {
 	if err := json.Unmarshal(payload, &ev); err != nil {
 		return ErrRetryFailed.WithMessage("the dead letter is not a CloudEvents document and cannot be handled").Wrap(err)
 	}
+	if err := outbox.UpcastEvent(&ev, s.EventType); err != nil {
+		return ErrRetryFailed.WithMessage("the dead letter cannot be upcast to the version its handler reads: " + err.Error()).Wrap(err)
+	}
 	herr := r.handleOnce(ctx, s, outbox.Delivery{Event: ev, Subject: d.Subject, Attempt: d.Attempts + 1}, nil, nil, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `DELETE FROM inbox.dead_letters WHERE id = $1`, id)
 		return err

@@ -25,6 +25,11 @@ func (r *Runtime) deliver(ctx context.Context, w *work, m jetstream.Msg) {
 		r.parkAndAck(ctx, w, m, ev, 1, fmt.Errorf("not a CloudEvents JSON document: %v", err))
 		return
 	}
+	// An older version of the handler's event reaches it upcast.
+	if err := outbox.UpcastEvent(&ev, s.EventType); err != nil {
+		r.parkAndAck(ctx, w, m, ev, 1, outbox.Permanent(err))
+		return
+	}
 	attempt := 1
 	if meta, err := m.Metadata(); err == nil {
 		if meta.NumDelivered > 0 {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cairn-dev/cairn/outbox"
 	"github.com/cairn-dev/cairn/outbox/lease"
+	"github.com/cairn-dev/cairn/outbox/replay"
 )
 
 // maxInFlight bounds the messages fetched but not yet acked.
@@ -29,13 +30,31 @@ const fetchWait = time.Second
 // returns only after every lane has stopped, so the lease is not given up
 // while a handler of this term still runs.
 func (r *Runtime) consume(ctx context.Context, t *lease.Term, s outbox.Subscription, st *state) error {
-	log := r.log.With("consumer", s.Consumer, "token", t.Token)
 	st.startTerm(t, nil)
 	defer st.endTerm()
 	if !sleepCtx(ctx, fetchWait) {
 		return nil
 	}
-	cons, err := r.takeOver(ctx, s)
+	for ctx.Err() == nil {
+		if run := st.wantedReplay(); run != nil && run.Mode == replay.ModeRebuild {
+			if err := r.rebuild(ctx, t, s, st, run.ID); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := r.consumeLive(ctx, t, s, st); !errors.Is(err, errRebuildWanted) {
+			return err
+		}
+	}
+	return nil
+}
+
+// consumeLive fetches and dispatches until the term ends, or a rebuild is
+// wanted (errRebuildWanted, once every lane has stopped). It starts a dry
+// run of the consumer beside, in this term.
+func (r *Runtime) consumeLive(ctx context.Context, t *lease.Term, s outbox.Subscription, st *state) error {
+	log := r.log.With("consumer", s.Consumer, "token", t.Token)
+	cons, err := r.takeOver(ctx, t, s)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -53,7 +72,18 @@ func (r *Runtime) consume(ctx context.Context, t *lease.Term, s outbox.Subscript
 	lastBeat := time.Now()
 	lastCleanup := time.Time{}
 	note := ""
+	dryRuns := map[string]bool{} // started in this term
 	for ctx.Err() == nil {
+		if run := st.wantedReplay(); run != nil {
+			switch {
+			case run.Mode == replay.ModeRebuild:
+				return errRebuildWanted
+			case run.Mode == replay.ModeDryRun && !dryRuns[run.ID]:
+				dryRuns[run.ID] = true
+				id := run.ID
+				w.wg.Go(func() { r.dryRun(lctx, t, s, st, id) })
+			}
+		}
 		if time.Since(lastBeat) > time.Second && t.Valid() {
 			w.heartbeat()
 			lastBeat = time.Now()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cairn-dev/cairn/outbox/lease"
+	"github.com/cairn-dev/cairn/outbox/replay"
 )
 
 // State is what a consumer is doing, as this replica sees it.
@@ -92,6 +93,7 @@ type state struct {
 	rowSeen   bool
 	badSince  time.Time // first moment nobody was seen consuming; zero while someone is
 	held      operatorPause
+	replay    *replay.Run // the consumer's running replay, if any
 
 	n counters
 }
@@ -184,6 +186,9 @@ func (r *Runtime) observe(ctx context.Context) {
 		}
 		if err := r.readPauses(cctx); err != nil && ctx.Err() == nil {
 			r.log.Warn("cannot read the consumers' pauses", "err", err)
+		}
+		if err := r.readReplays(cctx); err != nil && ctx.Err() == nil {
+			r.log.Warn("cannot read the replays", "err", err)
 		}
 		cancel()
 		if !sleepCtx(ctx, time.Second) {

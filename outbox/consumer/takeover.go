@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cairn-dev/cairn/outbox"
+	"github.com/cairn-dev/cairn/outbox/lease"
 )
 
 // takeOver declares the durable consumer, or adopts the one there is. If a
@@ -24,20 +26,21 @@ import (
 // deleted by a holder that then dies would make the next holder replay the
 // whole stream. The reset ($JS.API.CONSUMER.RESET) is one atomic step on
 // the server.
-func (r *Runtime) takeOver(ctx context.Context, s outbox.Subscription) (jetstream.Consumer, error) {
+func (r *Runtime) takeOver(ctx context.Context, t *lease.Term, s outbox.Subscription) (jetstream.Consumer, error) {
 	stream := streamOf(s)
-	want := jetstream.ConsumerConfig{
-		Durable:       s.Consumer,
-		Description:   "Cairn handler " + s.Consumer,
-		FilterSubject: outbox.Subject(s.EventType, s.Visibility),
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       r.opt.AckWait,
-		MaxDeliver:    -1,
-		MaxAckPending: maxInFlight * 4,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-	}
+	want := r.durableConfig(s, 0)
 	cons, err := r.js.Consumer(ctx, stream, s.Consumer)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		if s.Start.Past() {
+			// A new consumer that starts in the past learns it from the
+			// lake first, then follows the stream from where the lake
+			// ended. A crash before the durable exists seeds again.
+			seq, err := r.seed(ctx, t, s)
+			if err != nil {
+				return nil, err
+			}
+			want = r.durableConfig(s, seq)
+		}
 		cons, err = r.js.CreateConsumer(ctx, stream, want)
 		if err != nil {
 			return nil, fmt.Errorf("consumer %s: create durable consumer: %w", s.Consumer, err)
@@ -76,6 +79,31 @@ func (r *Runtime) takeOver(ctx context.Context, s outbox.Subscription) (jetstrea
 	return cons, nil
 }
 
+// durableConfig is the durable consumer of s as the runtime wants it,
+// delivering from stream sequence start (0 or 1: everything the stream
+// holds). A handler of a newer version of an event also reads the older
+// versions' subjects: their events reach it upcast.
+func (r *Runtime) durableConfig(s outbox.Subscription, start uint64) jetstream.ConsumerConfig {
+	cfg := jetstream.ConsumerConfig{
+		Durable:       s.Consumer,
+		Description:   "Cairn handler " + s.Consumer,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       r.opt.AckWait,
+		MaxDeliver:    -1,
+		MaxAckPending: maxInFlight * 4,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+	if subjects := s.Subjects(); len(subjects) == 1 {
+		cfg.FilterSubject = subjects[0]
+	} else {
+		cfg.FilterSubjects = subjects
+	}
+	if start > 1 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, start
+	}
+	return cfg
+}
+
 // adopt returns the durable's config with the settings the runtime manages
 // set as wanted, and whether any changed. The deliver policy and start stay
 // as the durable was created: they cannot change.
@@ -83,12 +111,12 @@ func adopt(have, want jetstream.ConsumerConfig) (jetstream.ConsumerConfig, bool)
 	cfg := have
 	cfg.Description = want.Description
 	cfg.FilterSubject = want.FilterSubject
-	cfg.FilterSubjects = nil
+	cfg.FilterSubjects = want.FilterSubjects
 	cfg.AckWait = want.AckWait
 	cfg.MaxDeliver = want.MaxDeliver
 	cfg.MaxAckPending = want.MaxAckPending
 	changed := cfg.Description != have.Description || cfg.FilterSubject != have.FilterSubject ||
-		len(have.FilterSubjects) > 0 || cfg.AckWait != have.AckWait || cfg.MaxDeliver != have.MaxDeliver ||
+		!slices.Equal(cfg.FilterSubjects, have.FilterSubjects) || cfg.AckWait != have.AckWait || cfg.MaxDeliver != have.MaxDeliver ||
 		cfg.MaxAckPending != have.MaxAckPending
 	return cfg, changed
 }

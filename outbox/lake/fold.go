@@ -94,16 +94,18 @@ func Fold[S any](f *Folds, aggregate string, steps ...Step[S]) error {
 	return nil
 }
 
-// types lists every event type some fold reads.
+// types lists every event type some fold reads: its steps' types and the
+// older versions of those that upcast to them.
 func (f *Folds) types() []string {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	out := make([]string, 0, len(f.byType))
 	for t := range f.byType {
 		out = append(out, t)
+		out = append(out, outbox.OlderVersions(t)...)
 	}
 	slices.Sort(out)
-	return out
+	return slices.Compact(out)
 }
 
 // typesOf lists the event types aggregate's fold reads; nil for an
@@ -118,15 +120,26 @@ func (f *Folds) typesOf(aggregate string) []string {
 	out := make([]string, 0, len(fd.steps))
 	for t := range fd.steps {
 		out = append(out, t)
+		out = append(out, outbox.OlderVersions(t)...)
 	}
 	slices.Sort(out)
-	return out
+	return slices.Compact(out)
 }
 
-func (f *Folds) ofType(t string) *fold {
+// ofType returns the fold that reads events of type t and the type of the
+// step that reads them: t itself, or the newer version t upcasts to.
+func (f *Folds) ofType(t string) (*fold, string) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return f.byType[t]
+	if fd, ok := f.byType[t]; ok {
+		return fd, t
+	}
+	for st, fd := range f.byType {
+		if _, ok := outbox.UpcastPath(t, st); ok {
+			return fd, st
+		}
+	}
+	return nil, ""
 }
 
 // Names lists the registered aggregates, sorted.

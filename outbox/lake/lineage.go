@@ -102,7 +102,9 @@ func (l *Lake) byID(ctx context.Context, id string) (Item, error) {
 	if err != nil {
 		return it, fmt.Errorf("lake: read event %s: %w", id, err)
 	}
-	return it, nil
+	one := []Item{it}
+	err = l.openItems(ctx, one)
+	return one[0], err
 }
 
 // list reads up to MaxLineage+1 items, so that a cut list can be told.
@@ -118,5 +120,5 @@ func (l *Lake) list(ctx context.Context, sql, arg string) ([]Item, error) {
 	if items == nil {
 		items = []Item{}
 	}
-	return items, nil
+	return items, l.openItems(ctx, items)
 }

@@ -25,7 +25,7 @@ const lockHeadSQL = `SELECT position, streams FROM lake.head FOR UPDATE`
 // no ack for. The difference is taken in Go: NOT IN an array parameter is a
 // linear search per row under a generic plan, quadratic in the batch.
 const rangeSQL = `
-SELECT event_id::text, subject FROM outbox.events
+SELECT event_id::text, subject, CASE WHEN subject = ANY($6) THEN payload END FROM outbox.events
 WHERE (txid, seq) > ($1, $2) AND (txid, seq) <= ($3, $4)
   AND ($5::timestamptz IS NULL OR created_at <= $5)`
 
@@ -34,9 +34,13 @@ WHERE (txid, seq) > ($1, $2) AND (txid, seq) <= ($3, $4)
 // the lake, or twice in the range, goes in once: JetStream deduplicated it
 // too (Nats-Msg-Id). recorded_at is one value per move, never below the
 // last one, so it never decreases with position. Fields the catalog marks
-// secret ($9: type -> paths) are removed from data.
+// secret ($9: type -> paths) are removed from data; the data of rows with
+// personal fields is the one sealed in Go ($10: ids, $11: data), and whose
+// data they hold goes to privacy.lake_events ($12: people, $13: ids).
 const moveSQL = `
-WITH moved AS (
+WITH sealed AS (
+    SELECT DISTINCT ON (id) id, data::jsonb AS data FROM unnest($10::uuid[], $11::text[]) s(id, data)
+), moved AS (
     DELETE FROM outbox.events
     WHERE (txid, seq) > ($1, $2) AND (txid, seq) <= ($3, $4)
       AND ($5::timestamptz IS NULL OR created_at <= $5)
@@ -59,14 +63,19 @@ WITH moved AS (
 ), events AS (
     INSERT INTO lake.events (position, recorded_at, id, type, source, subject, time, correlation_id,
                              causation_id, traceparent, visibility, stream, stream_seq, data)
-    SELECT position, recorded_at, event_id, ce->>'type', ce->>'source', ce->>'subject', (ce->>'time')::timestamptz,
-           coalesce(nullif(ce->>'correlationid', ''), event_id::text), nullif(ce->>'causationid', ''),
+    SELECT n.position, n.recorded_at, n.event_id, ce->>'type', ce->>'source', ce->>'subject', (ce->>'time')::timestamptz,
+           coalesce(nullif(ce->>'correlationid', ''), n.event_id::text), nullif(ce->>'causationid', ''),
            nullif(ce->>'traceparent', ''),
            CASE WHEN public THEN 'public' ELSE 'internal' END,
            coalesce(stream, CASE WHEN public THEN 'EVENTS' ELSE 'INTERNAL' END), stream_seq,
-           CASE WHEN $9::jsonb ? (ce->>'type') THEN lake.redact(ce->'data', $9::jsonb -> (ce->>'type'))
-                ELSE ce->'data' END
-    FROM numbered
+           CASE WHEN $9::jsonb ? (ce->>'type') THEN lake.redact(coalesce(sd.data, ce->'data'), $9::jsonb -> (ce->>'type'))
+                ELSE coalesce(sd.data, ce->'data') END
+    FROM numbered n LEFT JOIN sealed sd ON sd.id = n.event_id
+), personal AS (
+    INSERT INTO privacy.lake_events (subject, position, recorded_at)
+    SELECT p.subject, n.position, n.recorded_at FROM unnest($12::text[], $13::uuid[]) p(subject, id)
+    JOIN numbered n ON n.event_id = p.id
+    ON CONFLICT DO NOTHING
 ), tally AS (
     SELECT count(*) AS n, max(recorded_at) AS at,
            (SELECT jsonb_object_agg(stream, mx) FROM (
@@ -81,8 +90,12 @@ UPDATE lake.head h SET position = h.position + t.n,
 FROM tally t
 RETURNING t.n, h.position`
 
-// unacked is a row of a range without an ack.
-type unacked struct{ id, subject string }
+// unacked is a row of a range (first without an ack; payload is read only
+// for rows with personal fields).
+type unacked struct {
+	id, subject string
+	payload     []byte
+}
 
 // move moves one range in one transaction on conn: fence, head lock and
 // the rows of the range in one round trip; the look-up in the streams of
@@ -111,7 +124,7 @@ func (m *Mover) move(ctx context.Context, conn *pgx.Conn, r Range) (int64, error
 		b.Queue(`SELECT `+r.Fence.Cond("$1"), r.Fence.Token)
 	}
 	b.Queue(lockHeadSQL)
-	b.Queue(rangeSQL, r.From.TxID, r.From.Seq, r.To.TxID, r.To.Seq, createdBefore)
+	b.Queue(rangeSQL, r.From.TxID, r.From.Seq, r.To.TxID, r.To.Seq, createdBefore, m.personal)
 	br := conn.SendBatch(ctx, b)
 	inRange, head, err := readFirstRound(br, r.Fence.Cond != nil)
 	if cerr := br.Close(); err == nil {
@@ -153,9 +166,16 @@ func (m *Mover) move(ctx context.Context, conn *pgx.Conn, r Range) (int64, error
 		}
 	}
 
+	seal, err := sealRows(ctx, conn, inRange)
+	if err != nil {
+		rollback(conn)
+		return 0, err
+	}
+
 	b = &pgx.Batch{}
 	var n, position int64
-	b.Queue(moveSQL, r.From.TxID, r.From.Seq, r.To.TxID, r.To.Seq, createdBefore, ids, streams, seqs, m.secrets).
+	b.Queue(moveSQL, r.From.TxID, r.From.Seq, r.To.TxID, r.To.Seq, createdBefore, ids, streams, seqs, m.secrets,
+		seal.ids, seal.datas, seal.subjects, seal.subjIDs).
 		QueryRow(func(row pgx.Row) error { return row.Scan(&n, &position) })
 	b.Queue(`COMMIT`)
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
@@ -192,7 +212,7 @@ func readFirstRound(br pgx.BatchResults, fenced bool) ([]unacked, map[string]uin
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (unacked, error) {
 		var u unacked
-		err := row.Scan(&u.id, &u.subject)
+		err := row.Scan(&u.id, &u.subject, &u.payload)
 		return u, err
 	})
 	if err != nil {

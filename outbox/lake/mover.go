@@ -37,10 +37,11 @@ type MoverOptions struct {
 // and connections of its own, so the relay never waits for it: the relay
 // hands it each range it used to delete (Move) and goes on publishing.
 type Mover struct {
-	pool    *pgxpool.Pool
-	opt     MoverOptions
-	log     *slog.Logger
-	secrets []byte // JSON: type -> paths to remove
+	pool     *pgxpool.Pool
+	opt      MoverOptions
+	log      *slog.Logger
+	secrets  []byte   // JSON: type -> paths to remove
+	personal []string // NATS subjects of types with personal fields
 
 	mu    sync.Mutex
 	queue []Range
@@ -53,8 +54,8 @@ type Mover struct {
 }
 
 // NewMover returns a mover over pool; pass it to the relay and run it with
-// Run. The secret fields are read from the event catalog now: every event
-// type must be declared before.
+// Run. The secret and personal fields are read from the event catalog now:
+// every event type must be declared before.
 func NewMover(pool *pgxpool.Pool, opt MoverOptions) (*Mover, error) {
 	if opt.MoveTimeout <= 0 {
 		opt.MoveTimeout = time.Minute
@@ -70,7 +71,7 @@ func NewMover(pool *pgxpool.Pool, opt MoverOptions) (*Mover, error) {
 		return nil, fmt.Errorf("lake: encode secret paths: %w", err)
 	}
 	return &Mover{pool: pool, opt: opt, log: opt.Logger.With("component", "lake"), secrets: secrets,
-		wake: make(chan struct{}, 1)}, nil
+		personal: personalSubjects(), wake: make(chan struct{}, 1)}, nil
 }
 
 // Move queues a range for moving and returns at once: it is the relay's

@@ -87,6 +87,9 @@ func (l *Lake) Events(ctx context.Context, f Filter, each func(Item) error) erro
 		if err != nil {
 			return fmt.Errorf("lake: read events: %w", err)
 		}
+		if err := l.openItems(ctx, items); err != nil {
+			return err
+		}
 		for _, it := range items {
 			if err := each(it); err != nil {
 				return err
@@ -137,18 +140,17 @@ func (l *Lake) SubjectEvents(ctx context.Context, key string, asOf time.Time, ea
 	if err != nil {
 		return fmt.Errorf("lake: read subject: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		it, err := scanItem(rows)
-		if err != nil {
-			return fmt.Errorf("lake: read subject: %w", err)
-		}
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Item, error) { return scanItem(r) })
+	if err != nil {
+		return fmt.Errorf("lake: read subject: %w", err)
+	}
+	if err := l.openItems(ctx, items); err != nil {
+		return err
+	}
+	for _, it := range items {
 		if err := each(it); err != nil {
 			return err
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("lake: read subject: %w", err)
 	}
 	return nil
 }

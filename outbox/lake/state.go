@@ -6,6 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cairn-dev/cairn/outbox"
 )
 
 // ErrNoState is returned by State for a key with no event a fold reads at
@@ -25,6 +29,12 @@ type State struct {
 // index is (subject, position).
 const stateSQL = `SELECT position, id::text, type, time, data FROM lake.events
 	WHERE subject = $1 AND time <= $2 AND type = ANY($3) ORDER BY position`
+
+// stateRow is one event a fold reads.
+type stateRow struct {
+	Event
+	data json.RawMessage
+}
 
 // ErrNoFold is returned by State for an aggregate no module registered.
 var ErrNoFold = errors.New("lake: no module folds this aggregate")
@@ -50,32 +60,44 @@ func (l *Lake) State(ctx context.Context, key, aggregate string, asOf time.Time)
 	if err != nil {
 		return st, fmt.Errorf("lake: read %s: %w", key, err)
 	}
-	defer rows.Close()
+	evs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (stateRow, error) {
+		var e stateRow
+		err := r.Scan(&e.Position, &e.ID, &e.Type, &e.Time, &e.data)
+		return e, err
+	})
+	if err != nil {
+		return st, fmt.Errorf("lake: read %s: %w", key, err)
+	}
+	// Personal fields are opened while their person's key exists.
+	err = OpenEvents(ctx, l.pool, len(evs), func(i int) (string, string, string, *json.RawMessage) {
+		return evs[i].Type, evs[i].ID, key, &evs[i].data
+	})
+	if err != nil {
+		return st, err
+	}
 	var fd *fold
 	var state any
-	for rows.Next() {
-		var e Event
-		var data []byte
-		if err := rows.Scan(&e.Position, &e.ID, &e.Type, &e.Time, &data); err != nil {
-			return st, fmt.Errorf("lake: read %s: %w", key, err)
-		}
+	for _, e := range evs {
+		f, reads := l.folds.ofType(e.Type)
 		if fd == nil {
-			fd = l.folds.ofType(e.Type)
+			fd = f
 			state = fd.newState()
 			st.Aggregate = fd.name
 		}
-		step, ok := fd.steps[e.Type]
-		if !ok {
+		step, ok := fd.steps[reads]
+		if f != fd || !ok {
 			continue
 		}
-		e.Time = e.Time.UTC()
-		if err := step(state, e, data); err != nil {
+		// An older version is folded as the newer one its step reads.
+		data, err := outbox.UpcastData(e.Type, reads, e.data)
+		if err != nil {
+			return st, fmt.Errorf("lake: fold %s: %w", e.ID, err)
+		}
+		e.Time, e.Type = e.Time.UTC(), reads
+		if err := step(state, e.Event, data); err != nil {
 			return st, err
 		}
 		st.Position = e.Position
-	}
-	if err := rows.Err(); err != nil {
-		return st, fmt.Errorf("lake: read %s: %w", key, err)
 	}
 	if fd == nil {
 		return st, ErrNoState

@@ -151,6 +151,8 @@ func On[D, T any](def *Definition[D], handler string, on outbox.Target[T], corre
 		}
 	}
 	consumer := def.spec.Type + "_" + handler
+	// A saga's steps are its commands: replayed, they would go out again.
+	opts = append(opts, outbox.NeverReplay("a saga's steps issue its commands; replayed, they would issue them again"))
 	def.handlers = append(def.handlers, func(subs *outbox.Subscriptions) error {
 		return outbox.Handle(subs, consumer, on, func(ctx context.Context, tx pgx.Tx, e outbox.Received[T]) error {
 			id := correlate(e)

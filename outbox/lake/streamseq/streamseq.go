@@ -86,3 +86,21 @@ func (l Lookup) Seqs(ctx context.Context, stream string, from uint64, ids []stri
 	}
 	return found, nil
 }
+
+// Eraser implements privacy.StreamEraser over a JetStream context: it
+// removes a message and overwrites its data (a secure delete), so that
+// forgetting a person leaves nothing of theirs in the stream's files.
+type Eraser struct{ JS jetstream.JetStream }
+
+// Erase removes message seq of stream; one that is not there is no error.
+func (e Eraser) Erase(ctx context.Context, stream string, seq uint64) error {
+	s, err := e.JS.Stream(ctx, stream)
+	if err != nil {
+		return fmt.Errorf("streamseq: stream %s: %w", stream, err)
+	}
+	err = s.SecureDeleteMsg(ctx, seq)
+	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return fmt.Errorf("streamseq: erase %s #%d: %w", stream, seq, err)
+	}
+	return nil
+}

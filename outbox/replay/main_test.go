@@ -1,0 +1,9 @@
+package replay_test
+
+import (
+	"testing"
+
+	"github.com/cairn-dev/cairn/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
