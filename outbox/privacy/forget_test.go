@@ -24,7 +24,11 @@ import (
 // while another user's data stays and the lake's positions keep no gap.
 func TestForgetErasesThePersonFromTheStreams(t *testing.T) {
 	const token = "forget-test-token"
-	a := testenv.StartApp(t, testenv.AppOptions{Config: func(c *config.Config) { c.AdminToken = token }, RelayDeleteDelay: time.Millisecond})
+	// The app's own exporter is off (it would write on its own clock); the
+	// test exports into folders of its own with the same code.
+	a := testenv.StartApp(t, testenv.AppOptions{Config: func(c *config.Config) {
+		c.AdminToken, c.LakeExportInterval = token, 0
+	}, RelayDeleteDelay: time.Millisecond})
 	admin := []string{"Authorization", "Bearer " + token}
 	signUp := func(name, email string) string {
 		r := a.API("POST", "/users", map[string]string{"username": name, "email": email, "password": "correct horse battery"})
@@ -48,6 +52,17 @@ func TestForgetErasesThePersonFromTheStreams(t *testing.T) {
 	}
 	if !strings.Contains(streamText(t, a), "ada.forget@example.com") || len(tablesHolding(t, a, "ada.forget@example.com")) == 0 {
 		t.Fatal("neither the streams nor the tables held the address: the test proves nothing")
+	}
+	// The export holds Ada's address sealed, never in clear.
+	exported := t.TempDir()
+	exportLake(t, a, exported)
+	if ctl := scanExport(t, exported, ada, ada); !strings.Contains(strings.Join(ctl.plain, " "), "(column subject)") {
+		t.Fatalf("the scan does not find Ada's id in the subject column (%v): it reads no values", ctl.plain)
+	}
+	before := scanExport(t, exported, "ada.forget@example.com", ada)
+	if before.files == 0 || before.sealed == 0 || before.clear != 0 || len(before.plain) != 0 {
+		t.Fatalf("the export before forgetting: %d files, %d of Ada's personal fields sealed, %d in clear, the address in %v; want her fields sealed and the address nowhere",
+			before.files, before.sealed, before.clear, before.plain)
 	}
 
 	for i := 0; i < 2; i++ {
@@ -90,6 +105,24 @@ func TestForgetErasesThePersonFromTheStreams(t *testing.T) {
 	}
 	if where := tablesHolding(t, a, "bob.keep@example.com"); len(where) == 0 {
 		t.Fatal("another user's address is in no table any more")
+	}
+	// The files exported before (kept, and added to) and a fresh export of
+	// the whole lake hold the address in no value either, and Bob's events
+	// are all still exported.
+	m := exportLake(t, a, exported)
+	fresh := t.TempDir()
+	exportLake(t, a, fresh)
+	for _, dir := range []string{exported, fresh} {
+		after := scanExport(t, dir, "ada.forget@example.com", ada)
+		if after.clear != 0 || len(after.plain) != 0 {
+			t.Fatalf("the export after forgetting: %d of Ada's personal fields in clear, the address in %v", after.clear, after.plain)
+		}
+		if after.rows < int(m.Through) {
+			t.Fatalf("the export holds %d events, the lake %d", after.rows, m.Through)
+		}
+	}
+	if bob := scanExport(t, fresh, "bob.keep@example.com", ""); len(bob.plain) != 0 {
+		t.Fatalf("Bob's address in clear in the export: %v", bob.plain)
 	}
 	if gaps := a.Count(`SELECT count(*) FROM (SELECT position - lag(position) OVER (ORDER BY position) AS d FROM lake.events) g WHERE d <> 1`); gaps != 0 {
 		t.Fatalf("the lake's positions have %d gaps", gaps)
