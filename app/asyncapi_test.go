@@ -161,9 +161,13 @@ func TestEventsDecodeWithTheCloudEventsSDK(t *testing.T) {
 	must(a.API("POST", "/accounts/"+id+"/deposits", map[string]int{"amount": 12345}), 201)
 	must(a.API("POST", "/accounts/"+id+"/withdrawals", map[string]int{"amount": 345}), 201)
 	runEveryOrderOutcome(t, a, must)
+	// A second person, forgotten: privacy.subject_forgotten.v1.
+	admin := []string{"Authorization", "Bearer " + contractToken}
+	bo := must(a.API("POST", "/users", map[string]string{"username": "Bo", "email": "bo@example.com", "password": "correct horse battery"}, "traceparent", trace), 201).Body["id"].(string)
+	a.Drain()
+	must(a.API("DELETE", "/admin/subjects/"+bo, nil, admin...), 202)
 	a.Drain()
 
-	admin := []string{"Authorization", "Bearer " + contractToken}
 	docs := map[outbox.Visibility]*docSchemas{}
 	for v, path := range map[outbox.Visibility]string{outbox.Public: "/asyncapi.json", outbox.Internal: "/asyncapi-internal.json"} {
 		docs[v] = newDocSchemas(t, "https://cairn.test"+path, []byte(testenv.Do(t, "GET", a.URL+path, nil, admin...).Raw))
