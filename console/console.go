@@ -62,6 +62,7 @@ type Console struct {
 	token string
 	sess  sessions
 	tmpl  map[string]*template.Template
+	rates rates
 }
 
 //go:embed templates/*.html
@@ -103,6 +104,7 @@ func Register(e *echo.Echo, o Options) *Console {
 var funcs = template.FuncMap{
 	"age":     age,
 	"num":     func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) },
+	"rate":    func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) },
 	"seconds": func(d time.Duration) float64 { return d.Seconds() },
 	"unix":    func(t time.Time) string { return strconv.FormatFloat(float64(t.UnixMilli())/1000, 'f', 3, 64) },
 	"when": func(t time.Time) string {

@@ -43,9 +43,19 @@ func (con *Console) handleOverview(c echo.Context) error {
 	return con.render(c, http.StatusOK, "overview", p)
 }
 
+// consumersPage is the snapshot with each consumer's rates over the
+// interval Over since an earlier load of the page.
+type consumersPage struct {
+	telemetry.Snapshot
+	Rates map[string]consumerRate
+	Over  time.Duration
+}
+
 func (con *Console) handleConsumers(c echo.Context) error {
 	s := con.Metrics.Snapshot(c.Request().Context())
-	return con.render(c, http.StatusOK, "consumers", s)
+	p := consumersPage{Snapshot: s}
+	p.Rates, p.Over = con.rates.observe(s)
+	return con.render(c, http.StatusOK, "consumers", p)
 }
 
 func (con *Console) handlePause(c echo.Context) error {
