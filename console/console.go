@@ -54,6 +54,9 @@ type Options struct {
 	// are in: the Sagas pages list, show, retry and cancel them.
 	Sagas *saga.Registry
 	DB    *pgxpool.Pool
+	// Started is when this replica's counters (the relay's published and
+	// publish errors, the consumers' counts) started from zero.
+	Started time.Time
 }
 
 // Console serves the pages.

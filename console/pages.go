@@ -24,12 +24,19 @@ type overviewPage struct {
 	Dead    int64
 	Behind  int
 	Leading bool
+	// Started is when this replica's counters started; Uptime is the
+	// time since, at the snapshot.
+	Started time.Time
+	Uptime  time.Duration
 }
 
 func (con *Console) handleOverview(c echo.Context) error {
 	ctx := c.Request().Context()
 	s := con.Metrics.Snapshot(ctx)
-	p := overviewPage{S: s, Holder: con.Holder, Leading: s.RelayState == "leader"}
+	p := overviewPage{S: s, Holder: con.Holder, Leading: s.RelayState == "leader", Started: con.Started}
+	if !con.Started.IsZero() {
+		p.Uptime = s.Now.Sub(con.Started)
+	}
 	p.Ready, p.Checks = web.RunChecks(ctx, con.Checks)
 	for _, f := range s.Consumers {
 		if len(f.Pauses) > 0 {
