@@ -239,6 +239,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	console.Register(a.web, console.Options{
 		Token: cfg.AdminToken, Version: opt.Version, Holder: holder(), Consumers: a.consumers, Metrics: a.metrics,
 		Checks: checks, Finder: a.finder(), Log: log, Sagas: a.sagas, DB: a.infra.pool, Started: started,
+		Lake: a.mover, Exporter: a.exporter, ExportTarget: cfg.LakeExportTarget(),
 		Tail: func(ctx context.Context, filter string, fn func(lookup.Event)) error {
 			return lookup.Tail(ctx, a.infra.nc, filter, fn)
 		},
