@@ -176,6 +176,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		ropt.Lake = a.mover
 	}
 	a.relay = relay.New(a.infra.relayPool, a.infra.relayJS, ropt)
+	started := time.Now().UTC() // the relay's counters count from here
 
 	// Events point at the schema of their data, served by Cairn.
 	outbox.SetSchemaBase(strings.TrimRight(cfg.PublicURL, "/"))
@@ -264,7 +265,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	checks := a.checkers()
 	console.Register(a.web, console.Options{
 		Token: cfg.AdminToken, Version: opt.Version, Holder: holder(), Consumers: a.consumers, Metrics: a.metrics,
-		Checks: checks, Finder: a.finder(), Log: log, Sagas: a.sagas, DB: a.infra.pool,
+		Checks: checks, Finder: a.finder(), Log: log, Sagas: a.sagas, DB: a.infra.pool, Started: started,
+		Lake: a.mover, Exporter: a.exporter, ExportTarget: cfg.LakeExportTarget(),
 		Tail: func(ctx context.Context, filter string, fn func(lookup.Event)) error {
 			return lookup.Tail(ctx, a.infra.nc, filter, fn)
 		},

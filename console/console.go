@@ -4,7 +4,8 @@
 // resume), the dead letters (filter, inspect, retry or discard one or in
 // bulk), the events (look up by id, key or correlation id; a live tail over
 // Server-Sent Events), an event's lineage (its causation tree, from the
-// lake) and the sagas (by type and status; one whole, retry, cancel). Pages
+// lake), the sagas (by type and status; one whole, retry, cancel) and the
+// lake (its mover's backlog and errors, its head, its exporter). Pages
 // are rendered on the server with html/template; a small script of its own
 // runs the live tail. Nothing is loaded from elsewhere. Every figure comes
 // from the same telemetry.Snapshot /metrics renders.
@@ -28,6 +29,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/cairn-dev/cairn/outbox/consumer"
+	"github.com/cairn-dev/cairn/outbox/lake"
+	"github.com/cairn-dev/cairn/outbox/lake/export"
 	"github.com/cairn-dev/cairn/outbox/lookup"
 	"github.com/cairn-dev/cairn/outbox/saga"
 	"github.com/cairn-dev/cairn/telemetry"
@@ -54,6 +57,14 @@ type Options struct {
 	// are in: the Sagas pages list, show, retry and cancel them.
 	Sagas *saga.Registry
 	DB    *pgxpool.Pool
+	// Lake is the lake's mover, nil with CAIRN_LAKE=off; Exporter the
+	// lake's exporter, nil with exporting off, writing to ExportTarget.
+	Lake         *lake.Mover
+	Exporter     *export.Exporter
+	ExportTarget string
+	// Started is when this replica's counters (the relay's published and
+	// publish errors, the consumers' counts) started from zero.
+	Started time.Time
 }
 
 // Console serves the pages.
@@ -62,6 +73,7 @@ type Console struct {
 	token string
 	sess  sessions
 	tmpl  map[string]*template.Template
+	rates rates
 }
 
 //go:embed templates/*.html
@@ -92,6 +104,7 @@ func Register(e *echo.Echo, o Options) *Console {
 	g.GET("/events", con.handleEvents)
 	g.GET("/events/tail", con.handleTail)
 	g.GET("/lineage/:id", con.handleLineage)
+	g.GET("/lake", con.handleLake)
 	g.GET("/sagas", con.handleSagas)
 	g.GET("/sagas/:type/:id", con.handleSaga)
 	g.POST("/sagas/:type/:id/retry", con.handleSagaAction("retry"))
@@ -103,6 +116,7 @@ func Register(e *echo.Echo, o Options) *Console {
 var funcs = template.FuncMap{
 	"age":     age,
 	"num":     func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) },
+	"rate":    func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) },
 	"seconds": func(d time.Duration) float64 { return d.Seconds() },
 	"unix":    func(t time.Time) string { return strconv.FormatFloat(float64(t.UnixMilli())/1000, 'f', 3, 64) },
 	"when": func(t time.Time) string {
@@ -186,7 +200,7 @@ func (con *Console) renderFlash(c echo.Context, status int, name, flash string, 
 var titles = map[string]string{
 	"login": "Log in", "overview": "Overview", "consumers": "Consumers", "deadletters": "Dead letters",
 	"deadletter": "Dead letter", "confirm": "Confirm", "results": "Results", "events": "Events", "lineage": "Lineage",
-	"sagas": "Sagas", "saga": "Saga",
+	"sagas": "Sagas", "saga": "Saga", "lake": "Lake",
 }
 
 // age formats seconds for people: "4.2s", "3m 07s", "2h 05m", "3d 04h".

@@ -24,12 +24,19 @@ type overviewPage struct {
 	Dead    int64
 	Behind  int
 	Leading bool
+	// Started is when this replica's counters started; Uptime is the
+	// time since, at the snapshot.
+	Started time.Time
+	Uptime  time.Duration
 }
 
 func (con *Console) handleOverview(c echo.Context) error {
 	ctx := c.Request().Context()
 	s := con.Metrics.Snapshot(ctx)
-	p := overviewPage{S: s, Holder: con.Holder, Leading: s.RelayState == "leader"}
+	p := overviewPage{S: s, Holder: con.Holder, Leading: s.RelayState == "leader", Started: con.Started}
+	if !con.Started.IsZero() {
+		p.Uptime = s.Now.Sub(con.Started)
+	}
 	p.Ready, p.Checks = web.RunChecks(ctx, con.Checks)
 	for _, f := range s.Consumers {
 		if len(f.Pauses) > 0 {
@@ -43,9 +50,19 @@ func (con *Console) handleOverview(c echo.Context) error {
 	return con.render(c, http.StatusOK, "overview", p)
 }
 
+// consumersPage is the snapshot with each consumer's rates over the
+// interval Over since an earlier load of the page.
+type consumersPage struct {
+	telemetry.Snapshot
+	Rates map[string]consumerRate
+	Over  time.Duration
+}
+
 func (con *Console) handleConsumers(c echo.Context) error {
 	s := con.Metrics.Snapshot(c.Request().Context())
-	return con.render(c, http.StatusOK, "consumers", s)
+	p := consumersPage{Snapshot: s}
+	p.Rates, p.Over = con.rates.observe(s)
+	return con.render(c, http.StatusOK, "consumers", p)
 }
 
 func (con *Console) handlePause(c echo.Context) error {

@@ -62,6 +62,11 @@ test("login page and overview", async ({ page }) => {
   await expect(page.getByText("ready", { exact: true })).toBeVisible();
   await axe(page, "overview");
   await shot(page, "overview");
+  await page.getByRole("link", { name: "Lake", exact: true }).click();
+  await expect(page.getByRole("heading", { level: 1, name: "Lake" })).toBeVisible();
+  await expect(page.getByText("Exported through")).toBeVisible();
+  await axe(page, "lake");
+  await shot(page, "lake");
 });
 
 test("pause and resume a consumer", async ({ page }) => {
