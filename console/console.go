@@ -4,7 +4,8 @@
 // resume), the dead letters (filter, inspect, retry or discard one or in
 // bulk), the events (look up by id, key or correlation id; a live tail over
 // Server-Sent Events), an event's lineage (its causation tree, from the
-// lake) and the sagas (by type and status; one whole, retry, cancel). Pages
+// lake), the sagas (by type and status; one whole, retry, cancel) and the
+// reports (daily sales and stock as charts, refreshed live). Pages
 // are rendered on the server with html/template; a small script of its own
 // runs the live tail. Nothing is loaded from elsewhere. Every figure comes
 // from the same telemetry.Snapshot /metrics renders.
@@ -54,6 +55,8 @@ type Options struct {
 	// are in: the Sagas pages list, show, retry and cancel them.
 	Sagas *saga.Registry
 	DB    *pgxpool.Pool
+	// Reports are the reporting module's queries; nil without the module.
+	Reports Reports
 }
 
 // Console serves the pages.
@@ -96,6 +99,8 @@ func Register(e *echo.Echo, o Options) *Console {
 	g.GET("/sagas/:type/:id", con.handleSaga)
 	g.POST("/sagas/:type/:id/retry", con.handleSagaAction("retry"))
 	g.POST("/sagas/:type/:id/cancel", con.handleSagaAction("cancel"))
+	g.GET("/reports", con.handleReports)
+	g.GET("/reports/live", con.handleReportsLive)
 	e.GET("/console", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/console/") })
 	return con
 }
@@ -186,7 +191,7 @@ func (con *Console) renderFlash(c echo.Context, status int, name, flash string, 
 var titles = map[string]string{
 	"login": "Log in", "overview": "Overview", "consumers": "Consumers", "deadletters": "Dead letters",
 	"deadletter": "Dead letter", "confirm": "Confirm", "results": "Results", "events": "Events", "lineage": "Lineage",
-	"sagas": "Sagas", "saga": "Saga",
+	"sagas": "Sagas", "saga": "Saga", "reports": "Reports",
 }
 
 // age formats seconds for people: "4.2s", "3m 07s", "2h 05m", "3d 04h".
