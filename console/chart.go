@@ -51,7 +51,7 @@ const (
 // starting at 0. At most about a dozen category names are written under
 // the axis; every bar keeps its own tooltip.
 func barChart(id, title, desc string, cats []string, ss []series, values [][]int64, rotate bool) chart {
-	c := chart{ID: id, Title: title, Desc: desc, W: chartW, H: chartH, Left: 64, Right: chartW - 12, Top: 34, Bottom: chartH - 30, Rotate: rotate}
+	c := chart{ID: id, Title: title, Desc: desc, W: chartW, H: chartH, Left: 64, Right: chartW - 12, Top: 46, Bottom: chartH - 30, Rotate: rotate}
 	if rotate {
 		c.Bottom = chartH - 62
 	}

@@ -7,8 +7,9 @@
 // lake), the sagas (by type and status; one whole, retry, cancel) and the
 // reports (daily sales and stock as charts, refreshed live). Pages
 // are rendered on the server with html/template; a small script of its own
-// runs the live tail. Nothing is loaded from elsewhere. Every figure comes
-// from the same telemetry.Snapshot /metrics renders.
+// runs the live tail, another the reports' refresh. Nothing is loaded from
+// elsewhere. Every figure comes from the same telemetry.Snapshot /metrics
+// renders.
 package console
 
 import (

@@ -40,6 +40,7 @@ type reportsPage struct {
 	Off          bool // no reporting module in this build
 	At           time.Time
 	RefreshMS    int64
+	Refresh      time.Duration
 	Days         int
 	From, To     string
 	Sales        *salesView
@@ -98,7 +99,7 @@ func (con *Console) reports(ctx context.Context) (reportsPage, error) {
 	now := time.Now().UTC()
 	today := now.Truncate(24 * time.Hour)
 	from := today.AddDate(0, 0, -(reportDays - 1))
-	p := reportsPage{At: now, RefreshMS: reportsRefresh.Milliseconds(), Days: reportDays, From: from.Format(time.DateOnly), To: today.Format(time.DateOnly)}
+	p := reportsPage{At: now, RefreshMS: reportsRefresh.Milliseconds(), Refresh: reportsRefresh, Days: reportDays, From: from.Format(time.DateOnly), To: today.Format(time.DateOnly)}
 	if con.Reports == nil {
 		p.Off = true
 		return p, nil
