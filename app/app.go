@@ -28,6 +28,7 @@ import (
 	"github.com/cairn-dev/cairn/console"
 	"github.com/cairn-dev/cairn/migrations"
 	"github.com/cairn-dev/cairn/modules"
+	"github.com/cairn-dev/cairn/modules/reporting"
 	"github.com/cairn-dev/cairn/outbox"
 	"github.com/cairn-dev/cairn/outbox/consumer"
 	"github.com/cairn-dev/cairn/outbox/lake"
@@ -263,10 +264,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	web.RegisterOpenAPI(a.web, opt.Version)
 	web.RegisterEventContracts(a.web, opt.Version, strings.TrimRight(cfg.PublicURL, "/"), natsHost(cfg), web.RequireAdmin(cfg.AdminToken))
 	checks := a.checkers()
+	reports, _ := a.built["reporting"].(*reporting.Module)
+	var consoleReports console.Reports
+	if reports != nil {
+		consoleReports = reports
+	}
 	console.Register(a.web, console.Options{
 		Token: cfg.AdminToken, Version: opt.Version, Holder: holder(), Consumers: a.consumers, Metrics: a.metrics,
 		Checks: checks, Finder: a.finder(), Log: log, Sagas: a.sagas, DB: a.infra.pool, Started: started,
 		Lake: a.mover, Exporter: a.exporter, ExportTarget: cfg.LakeExportTarget(),
+		Reports: consoleReports,
 		Tail: func(ctx context.Context, filter string, fn func(lookup.Event)) error {
 			return lookup.Tail(ctx, a.infra.nc, filter, fn)
 		},

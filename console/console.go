@@ -4,11 +4,13 @@
 // resume), the dead letters (filter, inspect, retry or discard one or in
 // bulk), the events (look up by id, key or correlation id; a live tail over
 // Server-Sent Events), an event's lineage (its causation tree, from the
-// lake), the sagas (by type and status; one whole, retry, cancel) and the
-// lake (its mover's backlog and errors, its head, its exporter). Pages
+// lake), the sagas (by type and status; one whole, retry, cancel), the
+// lake (its mover's backlog and errors, its head, its exporter) and the
+// reports (daily sales and stock as charts, refreshed live). Pages
 // are rendered on the server with html/template; a small script of its own
-// runs the live tail. Nothing is loaded from elsewhere. Every figure comes
-// from the same telemetry.Snapshot /metrics renders.
+// runs the live tail, another the reports' refresh. Nothing is loaded from
+// elsewhere. Every figure comes from the same telemetry.Snapshot /metrics
+// renders.
 package console
 
 import (
@@ -65,6 +67,8 @@ type Options struct {
 	// Started is when this replica's counters (the relay's published and
 	// publish errors, the consumers' counts) started from zero.
 	Started time.Time
+	// Reports are the reporting module's queries; nil without the module.
+	Reports Reports
 }
 
 // Console serves the pages.
@@ -109,6 +113,8 @@ func Register(e *echo.Echo, o Options) *Console {
 	g.GET("/sagas/:type/:id", con.handleSaga)
 	g.POST("/sagas/:type/:id/retry", con.handleSagaAction("retry"))
 	g.POST("/sagas/:type/:id/cancel", con.handleSagaAction("cancel"))
+	g.GET("/reports", con.handleReports)
+	g.GET("/reports/live", con.handleReportsLive)
 	e.GET("/console", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/console/") })
 	return con
 }
@@ -200,7 +206,7 @@ func (con *Console) renderFlash(c echo.Context, status int, name, flash string, 
 var titles = map[string]string{
 	"login": "Log in", "overview": "Overview", "consumers": "Consumers", "deadletters": "Dead letters",
 	"deadletter": "Dead letter", "confirm": "Confirm", "results": "Results", "events": "Events", "lineage": "Lineage",
-	"sagas": "Sagas", "saga": "Saga", "lake": "Lake",
+	"sagas": "Sagas", "saga": "Saga", "lake": "Lake", "reports": "Reports",
 }
 
 // age formats seconds for people: "4.2s", "3m 07s", "2h 05m", "3d 04h".
