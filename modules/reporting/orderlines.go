@@ -85,7 +85,7 @@ CREATE TABLE {order_items} (
 )`),
 		Apply: sqls(`
 INSERT INTO {order_customers} AS c (customer_id, name, at, event_id)
-SELECT DISTINCT ON (data->>'customer_id') data->>'customer_id', coalesce(data->>'name', ''), time, id
+SELECT DISTINCT ON (data->>'customer_id') data->>'customer_id', '', time, id
 FROM {batch} WHERE type = @customer_created
 ORDER BY data->>'customer_id', time, id
 ON CONFLICT (customer_id) DO UPDATE SET name = excluded.name, at = excluded.at, event_id = excluded.event_id
@@ -189,7 +189,7 @@ JOIN (SELECT ` + orderOf + ` AS order_id, array_agg(DISTINCT type) AS seen,
 CROSS JOIN LATERAL jsonb_array_elements(p.data->'lines') WITH ORDINALITY AS l(e, n)`),
 		}, {
 			Name: "customers", Table: "order_customers", Key: []string{"customer_id"}, Columns: []string{"name"},
-			Expected: types.Replace(`SELECT DISTINCT ON (data->>'customer_id') data->>'customer_id' AS customer_id, coalesce(data->>'name', '') AS name
+			Expected: types.Replace(`SELECT DISTINCT ON (data->>'customer_id') data->>'customer_id' AS customer_id, '' AS name
 FROM events WHERE type = @customer_created ORDER BY data->>'customer_id', time, id`),
 		}, {
 			Name: "items", Table: "order_items", Key: []string{"sku"}, Columns: []string{"name"},

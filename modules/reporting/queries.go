@@ -95,8 +95,10 @@ type OrderLine struct {
 	PaymentAuthorized bool `json:"payment_authorized"`
 }
 
-// Customer is who placed an order; Name is null until the customer's
-// event arrived.
+// Customer is who placed an order. Name is always null: a customer's name
+// is personal data (sealed per person in the lake, erased when the person
+// is forgotten), and reports keep none; look the name up in the customers
+// module while it exists.
 type Customer struct {
 	ID   string  `json:"id"`
 	Name *string `json:"name"`
@@ -135,7 +137,7 @@ func (m *Module) OrderLines(ctx context.Context, f OrderFilter) (OrderLines, err
 	if f.After != nil {
 		where = append(where, "(l.placed_at, l.order_id, l.line) > ("+arg(f.After.PlacedAt)+"::timestamptz, "+arg(f.After.OrderID)+"::text, "+arg(f.After.Line)+"::int)")
 	}
-	q := `SELECT l.order_id, l.line, l.placed_at, l.customer_id, c.name, l.sku, i.name, l.quantity, l.unit_price, l.currency,
+	q := `SELECT l.order_id, l.line, l.placed_at, l.customer_id, nullif(c.name, ''), l.sku, i.name, l.quantity, l.unit_price, l.currency,
        l.total, l.status, l.reason, l.credit, l.stock, l.payment, l.stock_reserved, l.payment_authorized
 FROM {order_lines} l LEFT JOIN {order_customers} c ON c.customer_id = l.customer_id
      LEFT JOIN {order_items} i ON i.sku = l.sku`
