@@ -56,7 +56,7 @@ type infra struct {
 // TCP gives up. That is not enough on its own: a session blocked writing
 // to a client that no longer reads (a frozen process's full socket buffer)
 // is not idle, and zero-window probes are answered for ever. So each
-// session is named for its replica (evictSQL), and a new relay leader ends
+// session is named for its replica (leaderAppName, evictSQL), and a new relay leader ends
 // the sessions of every other replica's relay and lake before it starts.
 func leaderSession(role string) map[string]string {
 	return map[string]string{
@@ -65,9 +65,11 @@ func leaderSession(role string) map[string]string {
 	}
 }
 
-// leaderAppName is "cairn relay <holder>", within PostgreSQL's 63 bytes.
+// leaderAppName is "cairn/relay <holder>", within PostgreSQL's 63 bytes;
+// the slash keeps it apart from the other pools' names ("cairn lake
+// export"), which a new leader must not end.
 func leaderAppName(role, holder string) string {
-	name := "cairn " + role + " " + holder
+	name := "cairn/" + role + " " + holder
 	if len(name) > 63 {
 		name = name[:63]
 	}
@@ -82,7 +84,7 @@ const evictSQL = `
 SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))
 FROM pg_stat_activity
 WHERE datname = current_database() AND pid <> pg_backend_pid()
-  AND (application_name LIKE 'cairn relay %' OR application_name LIKE 'cairn lake %')
+  AND (application_name LIKE 'cairn/relay %' OR application_name LIKE 'cairn/lake %')
   AND application_name <> ALL (ARRAY[$1, $2])`
 
 // openDatabase starts the embedded PostgreSQL if needed and opens a pool,

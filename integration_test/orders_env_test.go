@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -120,8 +121,15 @@ func ordersSettled(t testing.TB, pool *pgxpool.Pool, js jetstream.JetStream, wit
 	start := time.Now()
 	var last string
 	var since time.Time
+	var seen []string // the last distinct states, for the failure message
 	for time.Since(start) < within {
 		now, why := ordersActivity(ctx, pool, js)
+		if s := now + why; len(seen) == 0 || seen[len(seen)-1] != s {
+			seen = append(seen, time.Since(start).Round(time.Second).String()+": "+s)
+			if len(seen) > 12 {
+				seen = seen[1:]
+			}
+		}
 		switch {
 		case why != "":
 			last, since = why, time.Time{}
@@ -132,7 +140,7 @@ func ordersSettled(t testing.TB, pool *pgxpool.Pool, js jetstream.JetStream, wit
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatalf("not settled after %s: %s", within, last)
+	t.Fatalf("not settled after %s: %s; the last states:\n%s", within, last, strings.Join(seen, "\n"))
 	return 0
 }
 

@@ -167,7 +167,8 @@ func (r Recent) scan(ctx context.Context, stream string, match func(outbox.Cloud
 	if last >= uint64(depth) && last-uint64(depth)+1 > first {
 		start = last - uint64(depth) + 1
 	}
-	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: start})
+	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: start,
+		InactiveThreshold: 10 * time.Second}) // not 5 minutes after a killed process
 	if err != nil {
 		return fmt.Errorf("lookup: stream %s: %w", stream, err)
 	}

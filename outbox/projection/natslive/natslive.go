@@ -30,6 +30,10 @@ func (s Stream) Follow(ctx context.Context, stream string, subjects []string, fr
 		FilterSubjects: subjects,
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:    max(from, 1),
+		// The server removes it this long after its process stopped
+		// pulling (killed): the default, 5 minutes, left consumers with
+		// pending messages that monitoring reads as a stuck consumer.
+		InactiveThreshold: 10 * time.Second,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("natslive: ordered consumer on %s from %d: %w", stream, from, err)
