@@ -130,6 +130,16 @@ func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger, pool
 	if _, set := pcfg.ConnConfig.RuntimeParams["plan_cache_mode"]; !set {
 		pcfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
 	}
+	// A transaction left idle for 5 s by its client is ended: a replica
+	// frozen or cut off in the middle of one (an API request between two
+	// round trips) would otherwise hold its rows, and its transaction id,
+	// until TCP gives up; the relay publishes in commit order and waits for
+	// every transaction below its horizon, so one such transaction stops
+	// all publishing (TestFaultLeaderPostgresBlackhole: the new leader
+	// published only when the cut healed).
+	if _, set := pcfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !set {
+		pcfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = "5s"
+	}
 	pcfg.ConnConfig.DialFunc = hardenedDialer().DialContext
 	in.pool, err = pgxpool.NewWithConfig(ctx, pcfg)
 	if err == nil {

@@ -14,6 +14,9 @@ func (in *infra) sidePool(ctx context.Context, name string, maxConns int32, para
 	cfg := in.pool.Config().Copy()
 	cfg.MaxConns, cfg.MinConns = maxConns, 0
 	cfg.ConnConfig.RuntimeParams["application_name"] = "cairn " + name
+	// The API's idle-transaction limit is for request transactions; a
+	// side pool sets its own when it wants one (params).
+	delete(cfg.ConnConfig.RuntimeParams, "idle_in_transaction_session_timeout")
 	for k, v := range params {
 		cfg.ConnConfig.RuntimeParams[k] = v
 	}
@@ -27,12 +30,12 @@ func (in *infra) sidePool(ctx context.Context, name string, maxConns int32, para
 
 // consumerPools are the consumer runtime's pools: handlers get a quarter of
 // the API's size (at least 2), leases 2. A handler transaction left idle
-// for 10 s is ended by PostgreSQL: a replica frozen in the middle of one
+// for 5 s is ended by PostgreSQL: a replica frozen in the middle of one
 // (SIGSTOP, a cut network) then lets go of the rows the next holder of the
 // consumer needs, instead of holding them until TCP gives up.
 func (in *infra) consumerPools(ctx context.Context, apiConns int) (handlers, leases *pgxpool.Pool, err error) {
 	handlers, err = in.sidePool(ctx, "handlers", int32(max(2, apiConns/4)), map[string]string{
-		"idle_in_transaction_session_timeout": "10s",
+		"idle_in_transaction_session_timeout": "5s",
 	})
 	if err != nil {
 		return nil, nil, err
