@@ -71,6 +71,9 @@ func TestCutOffLeaderIsFenced(t *testing.T) {
 	// NATS first: the publishes a sends from now on are held, as in a
 	// frozen process's buffers; then PostgreSQL, which ends its term.
 	natsProxy.Pause()
+	// On a fast machine a may have published all 6,000 before the pause:
+	// give it more to send, which the paused proxy holds.
+	v.commit(t, db.Pool, 20, 600)
 	waitFor(t, 30*time.Second, "a to send publishes that are held", func() bool { return natsProxy.Held() > 1024 })
 	pgProxy.Pause()
 	cutAt := streamCount(t, nt.JS, outbox.PublicStream)

@@ -62,6 +62,27 @@ func (p *proxy) accept() {
 
 func (p *proxy) pipe(dst, src net.Conn, upstream bool) {
 	defer p.wg.Done()
+	// The reader keeps reading while paused, as a sender's kernel keeps
+	// taking what it writes, and counts every byte it holds; the writer
+	// forwards in order once resumed.
+	chunks := make(chan []byte, 4096)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for c := range chunks {
+			p.mu.Lock()
+			for p.paused {
+				p.resumed.Wait()
+			}
+			p.mu.Unlock()
+			if _, err := dst.Write(c); err != nil {
+				for range chunks { // drain so the reader never blocks on a dead writer
+				}
+				return
+			}
+		}
+		_ = dst.Close()
+	}()
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
@@ -70,16 +91,12 @@ func (p *proxy) pipe(dst, src net.Conn, upstream bool) {
 			if p.paused && upstream {
 				p.held += int64(n)
 			}
-			for p.paused {
-				p.resumed.Wait()
-			}
 			p.mu.Unlock()
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
+			chunks <- append([]byte(nil), buf[:n]...)
 		}
 		if err != nil {
-			_ = dst.Close()
+			close(chunks)
+			<-done
 			return
 		}
 	}
