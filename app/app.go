@@ -258,7 +258,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	a.metrics = telemetry.NewMetrics(telemetry.Sources{
 		Version: opt.Version, Relay: a.relay, Consumers: a.consumers, Breakers: a.breakers,
 		Pools: map[string]*pgxpool.Pool{"api": a.infra.pool, "handlers": a.handlerPool, "leases": a.leasePool},
-		Sagas: a.sagas, DB: a.infra.pool, Lake: a.mover, Exported: a.exported(),
+		Sagas: a.sagas, DB: a.infra.pool, Lake: a.mover, Exported: a.exported(), Projections: a.projRuntime,
 	}, telemetry.Options{Logger: log, Registry: a.metricsReg})
 	web.RegisterMetrics(a.web, a.metrics.Handler())
 	web.RegisterOpenAPI(a.web, opt.Version)

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cairn-dev/cairn/outbox/consumer"
+	"github.com/cairn-dev/cairn/outbox/projection"
 	"github.com/cairn-dev/cairn/outbox/relay"
 )
 
@@ -45,6 +46,12 @@ var (
 	descLakeUnmoved  = desc("cairn_lake_unmoved_events", "Published events not moved into the lake yet: they wait for JetStream's fsync (the relay's delete delay), then for the mover.")
 	descLakeExported = desc("cairn_lake_export_last_success_timestamp_seconds", "When this replica's last successful lake export run started, Unix time; 0 before its first (only the replica holding the export lease exports: take the max over replicas).")
 
+	descProjLive     = desc("cairn_projection_live_version", "The version of the projection that answers queries; 0 before its first version goes live.", "projection")
+	descProjLagEv    = desc("cairn_projection_lag_events", "Events of the projection's types the stream held beyond what its live version had applied, at that version's last batch; 0 when caught up.", "projection")
+	descProjLagSec   = desc("cairn_projection_lag_seconds", "While the live version is behind (lag events above 0), the age of the newest event it has applied; 0 when caught up.", "projection")
+	descProjBuilding = desc("cairn_projection_build_remaining_events", "Events a version that is not live yet has left to read: from the lake while it builds, from the stream while it catches up; 0 when none is on its way.", "projection")
+	descProjFailed   = desc("cairn_projection_failed_versions", "Versions of the projection that failed (a build error, or verification found rows that disagree) and stay failed until rebuilt: see GET /api/v1/admin/projections.", "projection")
+
 	descBreaker = desc("cairn_circuit_breaker_state", "1 for the state the circuit breaker around an outside system is in, 0 for the others.", "system", "state")
 
 	descPoolAcquired = desc("cairn_db_pool_acquired_connections", "Connections of the pool in use.", "pool")
@@ -64,7 +71,8 @@ type collector struct{ m *Metrics }
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBuildInfo, descSampleTime, descSampleTook, descRelayLeader, descRelayPublished,
 		descRelayErrors, descBacklog, descBacklogAge, descPending, descAckPending, descLag, descHandled, descFailed,
-		descRedeliv, descDuplicates, descPaused, descDead, descDeadAge, descUnconsumed, descSagaOpen, descSagaTimerAge, descLakeUnmoved, descLakeExported, descBreaker, descPoolAcquired, descPoolIdle,
+		descRedeliv, descDuplicates, descPaused, descDead, descDeadAge, descUnconsumed, descSagaOpen, descSagaTimerAge, descLakeUnmoved, descLakeExported,
+		descProjLive, descProjLagEv, descProjLagSec, descProjBuilding, descProjFailed, descBreaker, descPoolAcquired, descPoolIdle,
 		descPoolMax, descPoolAcquires, descPoolWaits, descPoolWaitSec} {
 		ch <- d
 	}
@@ -139,6 +147,20 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descLakeExported, exported)
 	}
 
+	if c.m.src.Projections != nil && s.ProjectionsErr == nil && !s.At.IsZero() {
+		for _, p := range s.Projections {
+			if p.ThisBuild == nil {
+				continue // a projection another build declared: its name is not this code's
+			}
+			f := projectionFigures(p)
+			gauge(descProjLive, float64(f.live), p.Name)
+			gauge(descProjLagEv, float64(f.lag.Events), p.Name)
+			gauge(descProjLagSec, f.lag.Seconds, p.Name)
+			gauge(descProjBuilding, float64(f.building), p.Name)
+			gauge(descProjFailed, float64(f.failed), p.Name)
+		}
+	}
+
 	for _, b := range s.Breakers {
 		for _, st := range BreakerStates {
 			gauge(descBreaker, b2f(b.State == st), b.System, st)
@@ -153,6 +175,32 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descPoolWaits, float64(p.Stat.EmptyAcquireCount()), p.Pool)
 		counter(descPoolWaitSec, p.Stat.AcquireDuration().Seconds(), p.Pool)
 	}
+}
+
+// projFigures are one projection's series.
+type projFigures struct {
+	live, building, failed int64
+	lag                    projection.Lag
+}
+
+func projectionFigures(p projection.Status) projFigures {
+	var f projFigures
+	if p.LiveVersion != nil {
+		f.live = int64(*p.LiveVersion)
+	}
+	for _, v := range p.Versions {
+		switch v.State {
+		case projection.Live:
+			if p.LiveVersion != nil && v.Version == *p.LiveVersion {
+				f.lag = v.Lag
+			}
+		case projection.Building, projection.CatchingUp, projection.Verifying:
+			f.building += max(0, v.Lag.Events)
+		case projection.Failed:
+			f.failed++
+		}
+	}
+	return f
 }
 
 func b2f(b bool) float64 {

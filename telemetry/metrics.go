@@ -64,7 +64,7 @@ func NewMetrics(src Sources, opt Options) *Metrics {
 		opt.Registry = prometheus.NewRegistry()
 	}
 	m := &Metrics{reg: opt.Registry, src: src, sampler: &sampler{
-		relay: src.Relay, consumers: src.Consumers, sagas: src.Sagas, db: src.DB, lake: src.Lake,
+		relay: src.Relay, consumers: src.Consumers, sagas: src.Sagas, db: src.DB, lake: src.Lake, proj: src.Projections,
 		minAge: opt.MinRefresh, wait: opt.Wait,
 		timeout: 10 * time.Second, log: opt.Logger.With("component", "metrics"),
 	}}

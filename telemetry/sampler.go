@@ -10,6 +10,7 @@ import (
 
 	"github.com/cairn-dev/cairn/outbox/consumer"
 	"github.com/cairn-dev/cairn/outbox/lake"
+	"github.com/cairn-dev/cairn/outbox/projection"
 	"github.com/cairn-dev/cairn/outbox/relay"
 	"github.com/cairn-dev/cairn/outbox/saga"
 )
@@ -38,6 +39,10 @@ type Sample struct {
 	// with the lake on).
 	Unmoved    int64
 	UnmovedErr error
+	// Projections are the projections' versions (read when there are
+	// projections), as GET /api/v1/admin/projections shows them.
+	Projections    []projection.Status
+	ProjectionsErr error
 	// Took is how long gathering it took.
 	Took time.Duration
 }
@@ -57,6 +62,7 @@ type sampler struct {
 	sagas     *saga.Registry
 	db        *pgxpool.Pool
 	lake      *lake.Mover
+	proj      *projection.Runtime
 	minAge    time.Duration
 	wait      time.Duration
 	timeout   time.Duration
@@ -114,8 +120,11 @@ func (s *sampler) refresh(done chan struct{}) {
 	if s.lake != nil {
 		smp.Unmoved, smp.UnmovedErr = s.lake.Unmoved(ctx)
 	}
+	if s.proj != nil {
+		smp.Projections, smp.ProjectionsErr = s.proj.Status(ctx)
+	}
 	smp.Took = time.Since(smp.At)
-	for _, err := range []error{smp.RelayErr, smp.BacklogErr, smp.DeadErr, smp.SagasErr, smp.UnmovedErr} {
+	for _, err := range []error{smp.RelayErr, smp.BacklogErr, smp.DeadErr, smp.SagasErr, smp.UnmovedErr, smp.ProjectionsErr} {
 		if err != nil {
 			s.log.Warn("metrics: a figure could not be read; its series are left out of this sample", "err", err)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cairn-dev/cairn/outbox/consumer"
 	"github.com/cairn-dev/cairn/outbox/lake"
+	"github.com/cairn-dev/cairn/outbox/projection"
 	"github.com/cairn-dev/cairn/outbox/relay"
 	"github.com/cairn-dev/cairn/outbox/saga"
 )
@@ -51,6 +52,8 @@ type Sources struct {
 	// Exported returns when this process last exported the lake
 	// successfully (zero if it has not); nil with exporting off.
 	Exported func() time.Time
+	// Projections are the projections' versions; nil without any.
+	Projections *projection.Runtime
 }
 
 // Snapshot is everything /metrics and the console show, read at one moment:

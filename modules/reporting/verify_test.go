@@ -2,6 +2,8 @@ package reporting_test
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +28,11 @@ func TestWrongVersionIsDetectedNotSwitchedAndNamed(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitLive(t, a, 1, 2*time.Minute)
+	for _, s := range reporting.Specs(reporting.Options{}) {
+		waitMetric(t, a, fmt.Sprintf(`cairn_projection_live_version{projection=%q}`, s.Name), 1)
+		waitMetric(t, a, fmt.Sprintf(`cairn_projection_failed_versions{projection=%q}`, s.Name), 0)
+		waitMetric(t, a, fmt.Sprintf(`cairn_projection_lag_events{projection=%q}`, s.Name), 0)
+	}
 	wrong := func(s *projection.Spec) {
 		if s.Name != "reporting_accounts" {
 			return
@@ -49,6 +56,9 @@ func TestWrongVersionIsDetectedNotSwitchedAndNamed(t *testing.T) {
 			t.Fatalf("the wrong version is %q, not failed:\n%s", st, statusOf(t, a))
 		}
 	}
+	// What an operator's alert sees: one failed version, version 1 still live.
+	waitMetric(t, a, `cairn_projection_failed_versions{projection="reporting_accounts"}`, 1)
+	waitMetric(t, a, `cairn_projection_live_version{projection="reporting_accounts"}`, 1)
 	r := a.API("GET", "/admin/projections", nil, "Authorization", "Bearer "+token)
 	if r.Status != 200 {
 		t.Fatalf("admin/projections: %d %s", r.Status, r.Raw)
@@ -90,4 +100,25 @@ func TestWrongVersionIsDetectedNotSwitchedAndNamed(t *testing.T) {
 	if err := getJSON(a.URL, "/reports/accounts/daily", &accs); err != nil || accs.Reflects.Version != 1 {
 		t.Errorf("the accounts report answered from version %d (%v), want 1", accs.Reflects.Version, err)
 	}
+}
+
+// waitMetric waits until GET /metrics has series (name and labels, as
+// written there) at want, failing after 10 s (the figures are sampled
+// at most once a second) with the value last seen.
+func waitMetric(t *testing.T, a *testenv.App, series string, want float64) {
+	t.Helper()
+	var last string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		r := testenv.Do(t, "GET", a.URL+"/metrics", nil)
+		last = "absent"
+		for _, line := range strings.Split(r.Raw, "\n") {
+			if v, ok := strings.CutPrefix(line, series+" "); ok {
+				last = v
+				if f, err := strconv.ParseFloat(v, 64); err == nil && f == want {
+					return
+				}
+			}
+		}
+	}
+	t.Fatalf("%s is %s, want %v", series, last, want)
 }
