@@ -6,8 +6,9 @@
 // Server-Sent Events), an event's lineage (its causation tree, from the
 // lake), the sagas (by type and status; one whole, retry, cancel), the
 // lake (its mover's backlog and errors, its head, its exporter), the
-// projections (each one's versions, their state and lag) and the reports
-// (daily sales and stock as charts, refreshed live). Pages
+// projections (each one's versions, their state and lag), the replays
+// (recent runs; one with a dry run's effects) and the reports (daily
+// sales and stock as charts, refreshed live). Pages
 // are rendered on the server with html/template; a small script of its own
 // runs the live tail, another the reports' refresh. Nothing is loaded from
 // elsewhere. Every figure comes from the same telemetry.Snapshot /metrics
@@ -115,6 +116,8 @@ func Register(e *echo.Echo, o Options) *Console {
 	g.GET("/lineage/:id", con.handleLineage)
 	g.GET("/lake", con.handleLake)
 	g.GET("/projections", con.handleProjections)
+	g.GET("/replays", con.handleReplays)
+	g.GET("/replays/:id", con.handleReplay)
 	g.GET("/sagas", con.handleSagas)
 	g.GET("/sagas/:type/:id", con.handleSaga)
 	g.POST("/sagas/:type/:id/retry", con.handleSagaAction("retry"))
@@ -213,7 +216,7 @@ var titles = map[string]string{
 	"login": "Log in", "overview": "Overview", "consumers": "Consumers", "deadletters": "Dead letters",
 	"deadletter": "Dead letter", "confirm": "Confirm", "results": "Results", "events": "Events", "lineage": "Lineage",
 	"sagas": "Sagas", "saga": "Saga", "lake": "Lake", "reports": "Reports",
-	"projections": "Projections",
+	"projections": "Projections", "replays": "Replays", "replay": "Replay",
 }
 
 // age formats seconds for people: "4.2s", "3m 07s", "2h 05m", "3d 04h".
