@@ -82,7 +82,7 @@ func TestConsoleReplays(t *testing.T) {
 	if len(rows) != len(before)+2 || len(rows) < 2 || rows[0] != rowOf(rebuild) || rows[1] != rowOf(dry) {
 		t.Fatalf("the page lists\n%s\nwant first\n%s\n%s\n%s", strings.Join(rows, "\n"), rowOf(rebuild), rowOf(dry), page)
 	}
-	for _, want := range []string{`href="/console/replays/` + dry.ID + `"`, `href="/console/replays" aria-current="page"`, "cairn replay --dry-run", "POST /api/v1/admin/replays"} {
+	for _, want := range []string{`href="/console/replays/` + dry.ID + `"`, `href="/console/replays" aria-current="page"`, "cairn replay --dry-run", "curl -X POST localhost:8080/api/v1/admin/replays"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the list lacks %s", want)
 		}
