@@ -273,7 +273,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		Token: cfg.AdminToken, Version: opt.Version, Holder: holder(), Consumers: a.consumers, Metrics: a.metrics,
 		Checks: checks, Finder: a.finder(), Log: log, Sagas: a.sagas, DB: a.infra.pool, Started: started,
 		Lake: a.mover, Exporter: a.exporter, ExportTarget: cfg.LakeExportTarget(),
-		Reports: consoleReports,
+		Reports: consoleReports, Projections: a.projRuntime,
 		Tail: func(ctx context.Context, filter string, fn func(lookup.Event)) error {
 			return lookup.Tail(ctx, a.infra.nc, filter, fn)
 		},

@@ -5,8 +5,10 @@
 // bulk), the events (look up by id, key or correlation id; a live tail over
 // Server-Sent Events), an event's lineage (its causation tree, from the
 // lake), the sagas (by type and status; one whole, retry, cancel), the
-// lake (its mover's backlog and errors, its head, its exporter) and the
-// reports (daily sales and stock as charts, refreshed live). Pages
+// lake (its mover's backlog and errors, its head, its exporter), the
+// projections (each one's versions, their state and lag), the replays
+// (recent runs; one with a dry run's effects) and the reports (daily
+// sales and stock as charts, refreshed live). Pages
 // are rendered on the server with html/template; a small script of its own
 // runs the live tail, another the reports' refresh. Nothing is loaded from
 // elsewhere. Every figure comes from the same telemetry.Snapshot /metrics
@@ -34,6 +36,7 @@ import (
 	"github.com/cairn-dev/cairn/outbox/lake"
 	"github.com/cairn-dev/cairn/outbox/lake/export"
 	"github.com/cairn-dev/cairn/outbox/lookup"
+	"github.com/cairn-dev/cairn/outbox/projection"
 	"github.com/cairn-dev/cairn/outbox/saga"
 	"github.com/cairn-dev/cairn/telemetry"
 	"github.com/cairn-dev/cairn/web"
@@ -69,6 +72,9 @@ type Options struct {
 	Started time.Time
 	// Reports are the reporting module's queries; nil without the module.
 	Reports Reports
+	// Projections is the projection runtime: the Projections page shows
+	// its status.
+	Projections *projection.Runtime
 }
 
 // Console serves the pages.
@@ -109,6 +115,9 @@ func Register(e *echo.Echo, o Options) *Console {
 	g.GET("/events/tail", con.handleTail)
 	g.GET("/lineage/:id", con.handleLineage)
 	g.GET("/lake", con.handleLake)
+	g.GET("/projections", con.handleProjections)
+	g.GET("/replays", con.handleReplays)
+	g.GET("/replays/:id", con.handleReplay)
 	g.GET("/sagas", con.handleSagas)
 	g.GET("/sagas/:type/:id", con.handleSaga)
 	g.POST("/sagas/:type/:id/retry", con.handleSagaAction("retry"))
@@ -207,6 +216,7 @@ var titles = map[string]string{
 	"login": "Log in", "overview": "Overview", "consumers": "Consumers", "deadletters": "Dead letters",
 	"deadletter": "Dead letter", "confirm": "Confirm", "results": "Results", "events": "Events", "lineage": "Lineage",
 	"sagas": "Sagas", "saga": "Saga", "lake": "Lake", "reports": "Reports",
+	"projections": "Projections", "replays": "Replays", "replay": "Replay",
 }
 
 // age formats seconds for people: "4.2s", "3m 07s", "2h 05m", "3d 04h".

@@ -1,7 +1,8 @@
 // The operator console in a real browser: logging in, every page passing
 // axe (no serious or critical violation), pausing a consumer, the live
-// tail, a lineage, an order's saga, and a bulk re-drive of 1,000 dead
-// letters. Screenshots of each page go to artifacts/.
+// tail, a lineage, an order's saga, the projections, a dry run on the
+// Replays page, and a bulk re-drive of 1,000 dead letters. Screenshots of
+// each page go to artifacts/.
 "use strict";
 const { test, expect } = require("@playwright/test");
 const fs = require("fs");
@@ -138,6 +139,53 @@ test("an order's saga", async ({ page, request }) => {
   await expect(page.getByRole("table", { name: /Each step/ })).toContainText("payments.payment_authorized.v1");
   await axe(page, "saga");
   await shot(page, "saga");
+});
+
+test("projections and replays", async ({ page, request }) => {
+  const admin = { Authorization: `Bearer ${TOKEN}` };
+  // Every projection this build declares goes live once built and verified.
+  await expect.poll(async () => {
+    const r = await request.get("/api/v1/admin/projections", { headers: admin });
+    const ps = (await r.json()).projections;
+    return ps.length > 0 && ps.every((p) => p.live_version !== null && p.live_version === p.this_build_version);
+  }, { timeout: 60 * 1000 }).toBe(true);
+
+  await login(page);
+  await page.getByRole("link", { name: "Projections" }).click();
+  await expect(page.getByRole("heading", { level: 1, name: "Projections" })).toBeVisible();
+  const stock = page.locator('section[data-projection="reporting_stock"]');
+  await expect(stock).toContainText("Live version");
+  await expect(stock.getByRole("table", { name: "Versions of reporting_stock" })).toContainText("live");
+  await axe(page, "projections");
+  await shot(page, "projections");
+
+  // A dry run of the mail consumer over the sign-ups the lake holds (one
+  // more, so that there is one when this test runs alone).
+  await signUps(request, "replayed", 1, 1);
+  let run;
+  await expect.poll(async () => {
+    const r = await request.post("/api/v1/admin/replays", { headers: admin, data: { consumer: "mail_activation_email", mode: "dry_run" } });
+    expect(r.status(), await r.text()).toBe(202);
+    const id = (await r.json()).id;
+    await expect.poll(async () => {
+      run = await (await request.get(`/api/v1/admin/replays/${id}`, { headers: admin })).json();
+      return run.status;
+    }, { timeout: 60 * 1000 }).not.toBe("running");
+    return run.effects;
+  }, { timeout: 60 * 1000, intervals: [1000] }).toBeGreaterThan(0);
+
+  await page.getByRole("link", { name: "Replays" }).click();
+  await expect(page.getByRole("heading", { level: 1, name: "Replays" })).toBeVisible();
+  const row = page.locator(`tr[data-run="${run.id}"]`);
+  await expect(row).toContainText("mail_activation_email");
+  await expect(row).toContainText("done");
+  await axe(page, "replays");
+  await shot(page, "replays");
+  await row.getByRole("link", { name: run.id }).click();
+  await expect(page.locator("#run-status")).toHaveText("done");
+  await expect(page.getByRole("table", { name: /Effects the dry run recorded/ }).locator("tbody tr")).toHaveCount(Math.min(run.effects, 100));
+  await axe(page, "replay");
+  await shot(page, "replay");
 });
 
 test("bulk re-drive of 1,000 dead letters", async ({ page, request }) => {

@@ -140,6 +140,20 @@ func Get(ctx context.Context, db *pgxpool.Pool, id string) (Run, error) {
 	return r, nil
 }
 
+// List returns up to limit runs, the most recently requested first (ids
+// are UUIDv7, in the order requested, for runs of one instant).
+func List(ctx context.Context, db *pgxpool.Pool, limit int) ([]Run, error) {
+	rows, err := db.Query(ctx, `SELECT `+runColumns+` FROM replay.runs ORDER BY created_at DESC, id DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("replay: list runs: %w", err)
+	}
+	runs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Run, error) { return scanRun(r) })
+	if err != nil {
+		return nil, fmt.Errorf("replay: list runs: %w", err)
+	}
+	return runs, nil
+}
+
 // Running returns each consumer's running run: id and mode.
 func Running(ctx context.Context, db *pgxpool.Pool) (map[string]Run, error) {
 	rows, err := db.Query(ctx, `SELECT `+runColumns+` FROM replay.runs WHERE status = 'running'`)
