@@ -77,6 +77,10 @@ lint:
 	@test -z "$$(gofmt -l .)" || { echo "not gofmt'd:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+# integration_test/duckdb is a module of its own that requires this one: a
+# dependency added here must reach its go.mod too, or its test stops make test.
+	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod is not tidy: go mod tidy"; exit 1; }
+	@cd integration_test/duckdb && $(GO) mod tidy -diff >/dev/null || { echo "integration_test/duckdb/go.mod is not tidy: cd integration_test/duckdb && go mod tidy"; exit 1; }
 
 ## postgres: make sure PostgreSQL server binaries are installed (apt, as root)
 postgres:
