@@ -65,14 +65,16 @@ func TestCutOffLeaderIsFenced(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, _ := startRelay(t, apool, ajs, relay.Options{Name: "a", BatchSize: 100, LeaseTTL: time.Second, AckTimeout: 30 * time.Second, DeleteDelay: time.Hour})
-	waitFor(t, 10*time.Second, "a to publish some", func() bool {
-		return streamCount(t, nt.JS, outbox.PublicStream) >= 300
+	// Cut a off while it is idle, every ack in: cut in the middle of a
+	// round, its acks are held too and a waits for them (AckTimeout) and
+	// sends nothing more, so nothing of its would be held to arrive late.
+	waitFor(t, 30*time.Second, "a to publish all and record it", func() bool {
+		m, err := a.Metrics(ctx)
+		return err == nil && m.Backlog == 0
 	})
 	// NATS first: the publishes a sends from now on are held, as in a
 	// frozen process's buffers; then PostgreSQL, which ends its term.
 	natsProxy.Pause()
-	// On a fast machine a may have published all 6,000 before the pause:
-	// give it more to send, which the paused proxy holds.
 	v.commit(t, db.Pool, 20, 600)
 	waitFor(t, 30*time.Second, "a to send publishes that are held", func() bool { return natsProxy.Held() > 1024 })
 	pgProxy.Pause()
