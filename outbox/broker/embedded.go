@@ -114,7 +114,11 @@ func StartEmbeddedContext(ctx context.Context, cfg EmbeddedConfig) (*Embedded, e
 	}
 	fatal := make(chan string, 1)
 	srv.SetLoggerV2(&slogAdapter{log: log, fatal: fatal}, false, false, false)
-	go srv.Start()
+	started := make(chan struct{})
+	go func() {
+		defer close(started)
+		srv.Start()
+	}()
 	deadline := time.Now().Add(startWithin)
 	for {
 		var why error
@@ -132,6 +136,14 @@ func StartEmbeddedContext(ctx context.Context, cfg EmbeddedConfig) (*Embedded, e
 			}
 		}
 		if why != nil {
+			// Start may not have run yet (a start-up cancelled at once):
+			// shut down before it ends and it would go on to open the
+			// store and listen, a server nobody stops. Start returns once
+			// it has set everything going.
+			select {
+			case <-started:
+			case <-time.After(startWithin):
+			}
 			srv.Shutdown()
 			srv.WaitForShutdown()
 			return nil, why
