@@ -225,6 +225,18 @@ func readAll(js jetstream.JetStream, stream string) ([]received, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Read up to the last sequence the stream's leader has: an ordered
+	// consumer's pending count comes from the server hosting it, which,
+	// a follower just restarted, may not have the tail yet and count 0
+	// pending before the end.
+	in, err := s.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	last := in.State.LastSeq
+	if in.State.Msgs == 0 {
+		return nil, nil
+	}
 	oc, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
 	if err != nil {
 		return nil, err
@@ -251,7 +263,7 @@ func readAll(js jetstream.JetStream, stream string) ([]received, error) {
 		if err != nil {
 			return nil, err
 		}
-		if md.NumPending == 0 {
+		if md.Sequence.Stream >= last {
 			return out, nil
 		}
 	}
